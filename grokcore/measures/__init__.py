@@ -1,0 +1,1 @@
+"""Every quantity the paper computes from stored runs, one module per family."""

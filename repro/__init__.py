@@ -1,0 +1,1 @@
+"""repro: experiment definitions, command line and figure pipeline of the reproducibility artifact."""
