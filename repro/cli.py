@@ -1,5 +1,217 @@
-"""The `repro` command line."""
+"""The `repro` command line: data, training, experiment grids, status."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from repro.config import SCALES, experiment_names
 
 
-def main(argv=None):
-    raise SystemExit("repro: not built yet")
+class UsageError(Exception):
+    """A bad command-line value; printed as one line, never as a traceback."""
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected an integer > 0, got {value}")
+    return value
+
+
+def cmd_data_ising(args) -> None:
+    from grokcore.data.ising import IsingParams
+    from grokcore.data.ising_io import ising_store_path, ising_summary, load_or_generate_ising
+
+    start, stop, num = args.temperatures
+    import numpy as np
+
+    params = IsingParams(L=args.size, temperatures=tuple(float(t) for t in np.linspace(start, stop, int(num))),
+                         n_per_temperature=args.per_temperature, n_updates=args.updates, seed=args.seed)
+    ds = load_or_generate_ising(params, data_dir=args.data_dir, progress=True, threads=args.threads)
+    print(ising_summary(ds))
+    print(f"Ising data: {ising_store_path(params, args.data_dir)}")
+
+
+def cmd_data_import(args) -> None:
+    from grokcore.data.ising_io import import_authors_pickle, ising_summary
+
+    ds = import_authors_pickle(args.pickle, data_dir=args.data_dir)
+    print(ising_summary(ds))
+    print(f"Ising data: {ds.encoding.get('source', args.data_dir)}")
+
+
+def cmd_experiments(args) -> None:
+    from repro.config import load_experiment
+
+    for name in experiment_names():
+        exp = load_experiment(name, args.scale)
+        print(f"{name}: {exp.description}\n"
+              f"  task={exp.task} α={list(exp.weight_multipliers)} seeds={list(exp.seeds)} epochs={exp.epochs}\n"
+              f"  lr={exp.lr} weight_decay={exp.weight_decay} batch={exp.batch_size or 'full'} "
+              f"shuffle={exp.shuffle} eval_every={exp.eval_every} checkpoints={len(exp.checkpoint_epochs)} "
+              f"Fisher={exp.fisher.variant if exp.fisher.enabled else 'off'}"
+              f"({exp.fisher.split}, n={exp.fisher.n_samples or 'all'})\n"
+              f"  figures: {', '.join(exp.figures)}")
+
+
+def cmd_train(args) -> None:
+    from repro.config import experiment_from_dict
+    from repro.grid import ensure_store, prepare_data, train_cells
+
+    if args.task not in ("ising", "modadd"):
+        raise UsageError(f"unknown task {args.task!r}: expected ising or modadd")
+    every = args.checkpoint_every or max(1, args.epochs // 10)
+    raw = {"task": args.task, "description": "single-seed run from `repro train`",
+           "weight_multipliers": list(args.alphas), "seeds": [args.seed],
+           "checkpoints": [[0, args.epochs, every]], "device": args.device,
+           "train": {"epochs": args.epochs, "lr": args.lr or (1e-4 if args.task == "ising" else 5e-3),
+                     "weight_decay": args.weight_decay if args.weight_decay is not None
+                     else (0.1 if args.task == "ising" else 3e-5),
+                     "batch_size": args.batch_size or (300 if args.task == "ising" else 64),
+                     "eval_every": args.eval_every},
+           "fisher": {"enabled": not args.no_fisher, "n_samples": None if args.task == "ising" else 16}}
+    exp = experiment_from_dict(raw, name="train", scale="custom")
+    out = str(args.out)
+    data = prepare_data(exp, args.data_dir)
+    ensure_store(exp, out, data)
+    result = train_cells(exp, out, data, 0, tuple(range(len(exp.weight_multipliers))))
+    from grokcore import store
+
+    store.consolidate(out)
+    ds = store.open_results(out)
+    for alpha in exp.weight_multipliers:
+        run = ds.sel(alpha=alpha, seed=args.seed)
+        print(f"α = {alpha:g}: final train acc {float(run.train_acc[-1]):.3f}, "
+              f"test acc {float(run.test_acc[-1]):.3f}")
+    print(f"results: {out}" + ("" if result["trained"] else " (already complete; nothing trained)"))
+
+
+def cmd_run(args) -> None:
+    from repro.cluster import connect
+    from repro.config import load_experiment
+    from repro.grid import run_experiment
+
+    exp = load_experiment(args.experiment, args.scale)
+    if args.device:
+        import dataclasses
+
+        exp = dataclasses.replace(exp, device=args.device)
+    client = None
+    try:
+        client = connect(args.scheduler, args.cluster, args.cluster_config, args.workers,
+                         host=args.host, gpus=args.gpus if exp.device == "cuda" else 0)
+        run_experiment(exp, args.store, client=client, data_dir=args.data_dir, overwrite=args.overwrite)
+    finally:
+        if client is not None:
+            cluster = client.cluster
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def cmd_status(args) -> None:
+    from grokcore import store
+
+    if not store.store_exists(args.store):
+        raise UsageError(f"{args.store} is not a results store")
+    attrs = store.read_attrs(args.store)
+    status = store.cell_status(args.store)
+    epochs = attrs["config"]["epochs"]
+    print(f"{args.store}: {attrs.get('experiment')} ({attrs.get('scale')}), {epochs} epochs per cell")
+    groups = {"finished": [], "partial": [], "missing": []}
+    for alpha in status.alpha.values:
+        for seed in status.seed.values:
+            done = int(status.sel(alpha=alpha, seed=seed))
+            key = "finished" if done == epochs else ("missing" if done < 0 else "partial")
+            groups[key].append(f"α={alpha:g} seed={seed}" + (f" ({done}/{epochs})" if key == "partial" else ""))
+    for key, cells in groups.items():
+        print(f"  {key} ({len(cells)}): {', '.join(cells) if cells else '-'}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="repro", description="Reproduce 'Grokking vs. Learning' (2502.01739).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = sub.add_parser("data", help="generate or import data sets").add_subparsers(dest="what", required=True)
+    ising = data.add_parser("ising", help="generate Ising snapshots by Glauber Monte Carlo (reused if present)")
+    ising.add_argument("--temperatures", type=float, nargs=3, default=(1.0, 3.5, 50), metavar=("START", "STOP", "N"),
+                       help="linspace of temperatures (default 1.0 3.5 50; GUESS, the paper's were lost)")
+    ising.add_argument("--per-temperature", type=_positive_int, default=1000, help="snapshots per temperature")
+    ising.add_argument("--updates", type=_positive_int, default=100_000,
+                       help="single-spin updates per snapshot (default 1e5; GUESS)")
+    ising.add_argument("--size", type=_positive_int, default=16, help="lattice side L (default 16)")
+    ising.add_argument("--seed", type=int, default=0, help="Monte Carlo seed")
+    ising.add_argument("--threads", type=_positive_int, default=None, help="numba threads (default: all cores)")
+    ising.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
+    ising.set_defaults(func=cmd_data_ising)
+    imp = data.add_parser("import", help="import the authors' Ising pickle (Zenodo 19949740) into a data store")
+    imp.add_argument("pickle", help="path of IsingML_L16_traintest.pickle")
+    imp.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
+    imp.set_defaults(func=cmd_data_import)
+
+    exps = sub.add_parser("experiments", help="list the paper's experiments and their hyperparameters")
+    exps.add_argument("--scale", choices=SCALES, default="full")
+    exps.set_defaults(func=cmd_experiments)
+
+    train = sub.add_parser("train", help="train the α values of one seed as an ensemble into a Zarr store")
+    train.add_argument("--task", required=True, help="ising or modadd")
+    train.add_argument("--alphas", type=_floats, required=True, help="weight multipliers, e.g. 0.1,10")
+    train.add_argument("--seed", type=int, default=0, help="seed of data split, init, batch order, Fisher")
+    train.add_argument("--epochs", type=_positive_int, required=True)
+    train.add_argument("--out", type=Path, required=True, help="Zarr store to write (must not hold other results)")
+    train.add_argument("--lr", type=float, help="learning rate (default: the paper's, per task)")
+    train.add_argument("--weight-decay", type=float, help="coupled L2 weight decay (default: the paper's)")
+    train.add_argument("--batch-size", type=_positive_int, help="default 300 (Ising, full batch) / 64 (mod-add)")
+    train.add_argument("--eval-every", type=_positive_int, default=1, help="test-set evaluation cadence in epochs")
+    train.add_argument("--checkpoint-every", type=_positive_int, help="θ/Fisher cadence (default epochs/10)")
+    train.add_argument("--no-fisher", action="store_true", help="skip the Fisher diagonals")
+    train.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    train.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
+    train.set_defaults(func=cmd_train)
+
+    run = sub.add_parser("run", help="train an experiment's α × seed grid with Dask into one store")
+    run.add_argument("experiment", choices=experiment_names())
+    run.add_argument("--scale", choices=SCALES, default="quick")
+    run.add_argument("--store", help="store path or URL (default results/<experiment>-<scale>.zarr)")
+    run.add_argument("--scheduler", help="address of a running Dask scheduler (else $DASK_SCHEDULER_ADDRESS)")
+    run.add_argument("--cluster", choices=("local", "slurm"), default="local")
+    run.add_argument("--cluster-config", help="TOML file of SLURMCluster settings (with --cluster slurm)")
+    run.add_argument("--workers", type=_positive_int, help="local worker processes (default: one per core)")
+    run.add_argument("--host", default="127.0.0.1", help="interface of the embedded cluster (default loopback)")
+    run.add_argument("--device", choices=("cpu", "cuda"), help="override the experiment's device")
+    run.add_argument("--gpus", type=_positive_int, default=1, help="local GPU workers when --device cuda")
+    run.add_argument("--overwrite", action="store_true", help="replace a store that holds another config")
+    run.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
+    run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser("status", help="list the finished, partial and missing cells of a store")
+    status.add_argument("store")
+    status.set_defaults(func=cmd_status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (UsageError, ValueError, FileNotFoundError, FileExistsError) as err:
+        print(f"repro: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Dask clients: an existing scheduler, an embedded LocalCluster, or SLURM through dask-jobqueue."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import dask
+
+# The nanny's default pre-spawn environment sets MALLOC_TRIM_THRESHOLD_, which made torch training in
+# workers 1.8-3× slower (engineering notes); keep only the single-thread settings.
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+              "NUMBA_NUM_THREADS": "1"}
+CLUSTERS = ("local", "slurm")
+
+
+def configure_workers() -> None:
+    """Set the worker environment before any cluster is created."""
+    dask.config.set({"distributed.nanny.pre-spawn-environ": dict(WORKER_ENV),
+                     "distributed.worker.daemon": False})
+
+
+def connect(scheduler: str | None = None, cluster: str = "local", cluster_config: str | None = None,
+            n_workers: int | None = None, host: str = "127.0.0.1", dashboard_address: str | None = ":8787",
+            gpus: int = 0):
+    """A distributed.Client: to `scheduler` or $DASK_SCHEDULER_ADDRESS if set, else a new cluster.
+
+    The embedded LocalCluster has one single-threaded worker process per core and listens on `host`
+    (loopback unless asked otherwise). `gpus` > 0 gives each local worker a Dask resource GPU=1.
+    """
+    from distributed import Client, LocalCluster
+
+    configure_workers()
+    address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+    if address:
+        return Client(address)
+    if cluster not in CLUSTERS:
+        raise ValueError(f"unknown cluster {cluster!r}: expected one of {', '.join(CLUSTERS)}")
+    if cluster == "slurm":
+        return Client(slurm_cluster(cluster_config))
+    n = n_workers or (gpus if gpus > 0 else os.cpu_count() or 1)
+    if dashboard_address and dashboard_address.startswith(":"):
+        dashboard_address = f"{host}{dashboard_address}"
+    local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host=host,
+                         dashboard_address=dashboard_address, resources={"GPU": 1} if gpus > 0 else None)
+    return Client(local)
+
+
+def slurm_cluster(config_file: str | None):
+    """A dask-jobqueue SLURMCluster from a TOML file: a [cluster] table of SLURMCluster keywords and
+    an optional [scale] table of `cluster.scale` keywords (see README, "Scale-out")."""
+    if config_file is None:
+        raise ValueError("--cluster slurm needs --cluster-config FILE (a TOML file of SLURMCluster settings)")
+    path = Path(config_file)
+    if not path.is_file():
+        raise ValueError(f"cluster config {config_file!r} is not a readable file")
+    settings = tomllib.loads(path.read_text())
+    from dask_jobqueue import SLURMCluster
+
+    kwargs = settings.get("cluster", {})
+    env = [f"export {k}={v}" for k, v in WORKER_ENV.items()]
+    kwargs["job_script_prologue"] = env + list(kwargs.get("job_script_prologue", []))
+    slurm = SLURMCluster(**kwargs)
+    slurm.scale(**settings.get("scale", {"jobs": 1}))
+    return slurm

@@ -1,0 +1,178 @@
+"""Experiment definitions: TOML files in repro/experiments/ validated into frozen dataclasses."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+
+from grokcore.models import check_task
+
+SCALES = ("full", "quick", "tiny")
+FISHER_VARIANTS = ("regression", "classif_logits")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where the training data of a run comes from and how it is split (spec §2)."""
+
+    # Ising Monte Carlo (spec §2.3); GUESS values of the paper are marked in the TOML files.
+    temperatures: tuple[float, float, int] = (1.0, 3.5, 50)  # linspace(start, stop, num)
+    n_per_temperature: int = 1000
+    n_updates: int = 100_000
+    mc_seed: int = 0
+    n_train: int = 300
+    n_test: int = 1000
+    stratified: bool = False
+    # Modular addition (spec §2.5-2.6).
+    split_sizes: str = "paper"  # "paper" 8938/3831 or "torch" 8939/3830
+
+
+@dataclass(frozen=True)
+class FisherSpec:
+    """Which Fisher diagonal is computed at every checkpoint, on which samples (spec §2.7, §4.7)."""
+
+    enabled: bool = True
+    variant: str = "regression"
+    split: str = "test"
+    n_samples: int | None = None  # None: the whole split
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One paper experiment at one scale: an α × seed grid with its training, checkpoint and Fisher settings."""
+
+    name: str
+    scale: str
+    task: str
+    description: str
+    figures: tuple[str, ...]
+    weight_multipliers: tuple[float, ...]
+    seeds: tuple[int, ...]
+    epochs: int
+    lr: float
+    weight_decay: float
+    batch_size: int | None
+    shuffle: bool
+    eval_every: int
+    checkpoint_segments: tuple[tuple[int, int, int], ...]  # (start, stop, step) ranges of epochs
+    group_size: int  # α values trained together as one ensemble by one task
+    device: str
+    data: DataSpec
+    fisher: FisherSpec
+
+    @property
+    def checkpoint_epochs(self) -> tuple[int, ...]:
+        """Sorted epochs at which θ (and the Fisher diagonal) are stored: always 0 and the final epoch."""
+        epochs = {0, self.epochs}
+        for start, stop, step in self.checkpoint_segments:
+            epochs.update(range(start, min(stop, self.epochs), step))
+        return tuple(sorted(epochs))
+
+    def alpha_groups(self) -> list[tuple[int, ...]]:
+        """Indices into weight_multipliers of the α values trained together by one task."""
+        n = len(self.weight_multipliers)
+        return [tuple(range(i, min(i + self.group_size, n))) for i in range(0, n, self.group_size)]
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form of the whole config (stored in the results' attributes)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def experiment_names() -> list[str]:
+    """Names of the experiments defined in repro/experiments/."""
+    files = resources.files("repro").joinpath("experiments").iterdir()
+    return sorted(f.name.removesuffix(".toml") for f in files if f.name.endswith(".toml"))
+
+
+def load_experiment(name: str, scale: str = "quick") -> Experiment:
+    """Read repro/experiments/<name>.toml, apply the table [scale.<scale>] on top, and validate."""
+    if name not in experiment_names():
+        raise ValueError(f"unknown experiment {name!r}: expected one of {', '.join(experiment_names())}")
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}: expected one of {', '.join(SCALES)}")
+    raw = tomllib.loads(resources.files("repro").joinpath("experiments", f"{name}.toml").read_text())
+    scales = raw.pop("scale")
+    return experiment_from_dict(_merge(raw, scales[scale]), name=name, scale=scale)
+
+
+def experiment_from_dict(raw: dict, name: str, scale: str) -> Experiment:
+    """Build and validate an Experiment from the merged TOML tables."""
+    raw = dict(raw)
+    data = DataSpec(**_tuples(raw.pop("data", {})))
+    fisher = FisherSpec(**raw.pop("fisher", {}))
+    train = raw.pop("train")
+    unknown = set(raw) - {"task", "description", "figures", "weight_multipliers", "seeds", "checkpoints",
+                          "group_size", "device"}
+    if unknown:
+        raise ValueError(f"experiment {name!r}: unknown keys {sorted(unknown)}")
+    exp = Experiment(
+        name=name,
+        scale=scale,
+        task=raw["task"],
+        description=raw.get("description", ""),
+        figures=tuple(str(f) for f in raw.get("figures", ())),
+        weight_multipliers=tuple(float(a) for a in raw["weight_multipliers"]),
+        seeds=tuple(int(s) for s in raw["seeds"]),
+        epochs=int(train["epochs"]),
+        lr=float(train["lr"]),
+        weight_decay=float(train["weight_decay"]),
+        batch_size=train.get("batch_size"),
+        shuffle=bool(train.get("shuffle", False)),
+        eval_every=int(train.get("eval_every", 1)),
+        checkpoint_segments=tuple(tuple(int(v) for v in seg) for seg in raw.get("checkpoints", ())),
+        group_size=int(raw.get("group_size", len(raw["weight_multipliers"]))),
+        device=raw.get("device", "cpu"),
+        data=data,
+        fisher=fisher,
+    )
+    validate(exp)
+    return exp
+
+
+def validate(exp: Experiment) -> None:
+    """Raise ValueError naming the first bad value of `exp`."""
+    check_task(exp.task)
+    checks = [
+        (len(exp.weight_multipliers) > 0 and all(a > 0 for a in exp.weight_multipliers),
+         f"weight multipliers must be > 0, got {exp.weight_multipliers}"),
+        (len(set(exp.weight_multipliers)) == len(exp.weight_multipliers),
+         f"weight multipliers must be distinct, got {exp.weight_multipliers}"),
+        (len(exp.seeds) > 0 and len(set(exp.seeds)) == len(exp.seeds) and min(exp.seeds) >= 0,
+         f"seeds must be distinct non-negative integers, got {exp.seeds}"),
+        (exp.epochs > 0, f"epochs must be > 0, got {exp.epochs}"),
+        (exp.lr > 0, f"learning rate must be > 0, got {exp.lr}"),
+        (exp.weight_decay >= 0, f"weight decay must be >= 0, got {exp.weight_decay}"),
+        (exp.batch_size is None or exp.batch_size > 0, f"batch size must be > 0, got {exp.batch_size}"),
+        (exp.eval_every > 0, f"eval_every must be > 0, got {exp.eval_every}"),
+        (exp.group_size > 0, f"group_size must be > 0, got {exp.group_size}"),
+        (all(step > 0 and stop > start >= 0 for start, stop, step in exp.checkpoint_segments),
+         f"checkpoint segments must be [start, stop, step] with 0 <= start < stop and step > 0, "
+         f"got {exp.checkpoint_segments}"),
+        (exp.device in ("cpu", "cuda"), f"device must be 'cpu' or 'cuda', got {exp.device!r}"),
+        (exp.fisher.variant in FISHER_VARIANTS,
+         f"Fisher variant must be one of {FISHER_VARIANTS}, got {exp.fisher.variant!r}"),
+        (exp.fisher.split in ("train", "test"), f"Fisher split must be 'train' or 'test', got {exp.fisher.split!r}"),
+        (exp.data.split_sizes in ("paper", "torch"),
+         f"split_sizes must be 'paper' or 'torch', got {exp.data.split_sizes!r}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(f"experiment {exp.name!r} ({exp.scale}): {message}")
+
+
+def _merge(base: dict, override: dict) -> dict:
+    """Recursive dict merge: tables merge, other values of `override` win."""
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and key in base else value
+    return merged
+
+
+def _tuples(table: dict) -> dict:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}

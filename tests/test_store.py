@@ -1,0 +1,83 @@
+"""Tests of the results store: template, per-cell writes, status and lazy reading through a real Zarr store."""
+
+import dask.array as da
+import numpy as np
+import pytest
+
+from grokcore import store as st
+from grokcore.models import n_params
+
+GRID = st.GridShape("ising", (0.5, 2.0, 10.0), (0, 1), 6, (0, 3, 6), rng_state_bytes=16)
+
+
+@pytest.fixture
+def path(tmp_path):
+    path = str(tmp_path / "grid.zarr")
+    st.create_store(path, GRID, {"experiment": "unit", "config": {"epochs": 6}})
+    return path
+
+
+def test_template_is_nan_filled_and_lazy(path):
+    ds = st.open_results(path)
+    assert dict(ds.sizes) == {"alpha": 3, "seed": 2, "epoch": 6, "checkpoint": 3, "param": n_params("ising"),
+                              "rng_byte": 16}
+    assert isinstance(ds.theta.data, da.Array)
+    assert np.isnan(ds.train_loss.values).all() and (ds.done_epoch.values == -1).all()
+    assert ds.attrs["config"] == {"epochs": 6} and ds.attrs["task"] == "ising"
+    assert ds.param_tensor.values[0] == "conv1.weight"
+
+
+def test_every_chunk_belongs_to_one_cell(path):
+    ds = st.open_results(path)
+    for name, var in ds.data_vars.items():
+        chunks = dict(zip(var.dims, var.encoding["chunks"], strict=True))
+        assert chunks["alpha"] == 1 and chunks["seed"] == 1, name
+
+
+def test_cell_writes_land_in_their_cells_only(path):
+    writer = st.CellWriter(path, slice(1, 3), 1)
+    theta = np.arange(2 * n_params("ising"), dtype=np.float32).reshape(2, -1)
+    writer.checkpoint(1, theta, fim=theta * 2)
+    metrics = {m: np.full((2, 6), i, dtype=np.float32) for i, m in enumerate(st.METRICS)}
+    writer.metrics(0, 3, metrics)
+    writer.commit(3, theta, theta, 3, np.arange(10, dtype=np.uint8))
+    ds = st.open_results(path)
+    np.testing.assert_array_equal(ds.theta.sel(alpha=[2.0, 10.0], seed=1, checkpoint=3).values, theta)
+    np.testing.assert_array_equal(ds.fim_diag.sel(alpha=10.0, seed=1, checkpoint=3).values, 2 * theta[1])
+    assert np.isnan(ds.theta.sel(alpha=0.5).values).all() and np.isnan(ds.theta.sel(seed=0).values).all()
+    np.testing.assert_array_equal(ds.test_loss.sel(alpha=2.0, seed=1).values[:3], 2)
+    assert np.isnan(ds.test_loss.sel(alpha=2.0, seed=1).values[3:]).all()
+    assert st.cell_status(path).values.tolist() == [[-1, -1], [-1, 3], [-1, 3]]
+
+
+def test_resume_state_round_trip(path):
+    writer = st.CellWriter(path, slice(0, 1), 0)
+    theta = np.random.default_rng(0).random((1, n_params("ising")), dtype=np.float32)
+    rng = np.arange(7, dtype=np.uint8)
+    writer.checkpoint(2, theta, None)
+    writer.commit(6, theta + 1, theta + 2, 6, rng)
+    state = writer.read_resume_state(2)
+    assert state["epoch"] == 6 and state["adam_step"] == 6
+    np.testing.assert_array_equal(state["theta"], theta)
+    np.testing.assert_array_equal(state["adam_exp_avg_sq"], theta + 2)
+    np.testing.assert_array_equal(state["batch_rng_state"][:7], rng)
+
+
+def test_generator_state_too_large_is_refused(path):
+    with pytest.raises(ValueError, match="does not fit"):
+        st.CellWriter(path, slice(0, 1), 0).commit(1, 0, 0, 1, np.zeros(17, dtype=np.uint8))
+
+
+def test_consolidated_store_reopens(path):
+    st.consolidate(path)
+    assert st.open_results(path).sizes["alpha"] == 3
+
+
+def test_missing_store_names_the_command(tmp_path):
+    with pytest.raises(FileNotFoundError, match="repro run modadd-main --scale tiny"):
+        st.open_results("modadd-main", scale="tiny", results_dir=str(tmp_path))
+
+
+def test_existing_store_is_never_replaced_by_create(path):
+    with pytest.raises(Exception, match="exist"):
+        st.create_store(path, GRID, {})
