@@ -1,4 +1,4 @@
-"""Ising snapshots from single-spin Glauber Monte Carlo (paper App. B, spec §2.3), their energy and magnetization."""
+"""Ising snapshots from single-spin Glauber Monte Carlo (paper App. B, spec §2.3); energy, magnetization."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import xarray as xr
 
 from grokcore.seeds import RunSeeds
 
-CRITICAL_TEMPERATURE = 2.0 / math.log(1.0 + math.sqrt(2.0))
 # Part of the cache key of stored data: bump it whenever the generator's output for given parameters changes.
 GENERATOR_VERSION = "glauber-xoshiro256ss-splitmix64-v1"
 
@@ -29,6 +28,9 @@ def critical_temperature(J: float = 1.0) -> float:
     return 2.0 * J / math.log(1.0 + math.sqrt(2.0))
 
 
+CRITICAL_TEMPERATURE = critical_temperature(1.0)
+
+
 def _is_int(value) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
 
@@ -39,7 +41,7 @@ def _default_temperatures() -> tuple[float, ...]:
 
 @dataclass(frozen=True)
 class IsingParams:
-    """Parameters of the generated data set; the defaults are the spec's guesses for the stripped values (§2.3)."""
+    """Parameters of the generated data set; defaults are the spec's guesses for stripped values (§2.3)."""
 
     L: int = 16
     J: float = 1.0
@@ -57,7 +59,10 @@ class IsingParams:
             raise ValueError(f"IsingParams.seed must be below 2**64, got {self.seed!r}")
         if not isinstance(self.J, int | float | np.number) or not math.isfinite(self.J) or self.J <= 0:
             raise ValueError(f"IsingParams.J must be a finite positive number, got {self.J!r}")
-        temperatures = tuple(np.atleast_1d(np.asarray(self.temperatures, dtype=float)).tolist())
+        try:
+            temperatures = tuple(np.atleast_1d(np.asarray(self.temperatures, dtype=float)).ravel().tolist())
+        except (TypeError, ValueError):
+            temperatures = ()
         if not temperatures or any(not math.isfinite(t) or t <= 0 for t in temperatures):
             raise ValueError(
                 f"IsingParams.temperatures must be a non-empty sequence of finite positive numbers, "
@@ -113,7 +118,7 @@ def _aligned_neighbours(spins, i, j):
 
 @numba.njit(cache=True)
 def delta_energy(spins, i, j, J):
-    """Energy change of flipping spin (i, j) of an (L, L) ±1 lattice: ΔE = 2J s_ij Σ_nn s (spec §2.3 step 3)."""
+    """ΔE = 2J s_ij Σ_nn s of flipping spin (i, j) of an (L, L) ±1 lattice (spec §2.3 step 3)."""
     return 2.0 * J * _aligned_neighbours(spins, i, j)
 
 
@@ -150,8 +155,8 @@ def _xoshiro_next(s0, s1, s2, s3):
 def _run_chain(spins, T, J, n_updates, seed, chain):
     """Hot start and `n_updates` random-site Glauber updates of one (L, L) int8 lattice, in place.
 
-    The chain's xoshiro256** state comes from SplitMix64 of (seed, chain) alone, so a snapshot does not depend on
-    which thread runs it or on the other chains."""
+    The chain's xoshiro256** state comes from SplitMix64 of (seed, chain) alone, so a snapshot depends
+    neither on the thread that runs it nor on the other chains."""
     state, key = _splitmix64(np.uint64(seed))
     state, s0 = _splitmix64(key ^ np.uint64(chain))
     state, s1 = _splitmix64(state)
@@ -162,14 +167,15 @@ def _run_chain(spins, T, J, n_updates, seed, chain):
         for j in range(L):
             r, s0, s1, s2, s3 = _xoshiro_next(s0, s1, s2, s3)
             spins[i, j] = 1 if (r >> np.uint64(63)) == np.uint64(1) else -1
-    # s·Σnn takes only five values, so the flip probabilities are tabulated once per chain (index s·Σnn + 4).
+    # s·Σnn takes only five values, so flip probabilities are tabulated once per chain (index s·Σnn + 4).
     table = np.empty(9)
     for k in range(9):
         table[k] = glauber_flip_probability(2.0 * J * (k - 4), T)
     size = np.uint64(L)
     for _ in range(n_updates):
         r, s0, s1, s2, s3 = _xoshiro_next(s0, s1, s2, s3)
-        # Two independent uniform coordinates from the two 32-bit halves (exact for power-of-two L).
+        # Two independent uniform coordinates from the two 32-bit halves (exact for power-of-two L, else
+        # biased by at most L / 2**32).
         i = np.int64(((r >> np.uint64(32)) * size) >> np.uint64(32))
         j = np.int64(((r & _MASK32) * size) >> np.uint64(32))
         u, s0, s1, s2, s3 = _xoshiro_next(s0, s1, s2, s3)
@@ -217,18 +223,20 @@ def simulate_snapshots(params: IsingParams, threads: int | None = None, progress
 
     Bit-identical for any `threads` (numba threads; None keeps numba's current setting)."""
     if threads is not None and (not _is_int(threads) or not 1 <= threads <= numba.config.NUMBA_NUM_THREADS):
-        raise ValueError(f"threads must be an integer in 1..{numba.config.NUMBA_NUM_THREADS}, got {threads!r}")
+        limit = numba.config.NUMBA_NUM_THREADS
+        raise ValueError(f"threads must be an integer in 1..{limit}, got {threads!r}")
     temperatures = params.chain_temperatures()
     out = np.empty((params.n_snapshots, params.L, params.L), dtype=np.int8)
     previous = numba.get_num_threads()
     numba.set_num_threads(threads or previous)
+    n_temperatures = len(params.temperatures)
     try:
         # One call per temperature so that progress can be reported; chains are seeded by global index.
-        for t in range(len(params.temperatures)):
+        for t in range(n_temperatures):
             block = slice(t * params.n_per_temperature, (t + 1) * params.n_per_temperature)
             _run_chains(out[block], temperatures[block], params.J, params.n_updates, params.seed, block.start)
-            if progress:
-                print(f"  Ising: temperature {t + 1}/{len(params.temperatures)} done", flush=True)
+            if progress and ((t + 1) % max(1, n_temperatures // 10) == 0 or t + 1 == n_temperatures):
+                print(f"  Ising: {t + 1}/{n_temperatures} temperatures done", flush=True)
     finally:
         numba.set_num_threads(previous)
     return out
@@ -247,7 +255,7 @@ def ising_dataset(spins: np.ndarray, temperature: np.ndarray, J: float, attrs: d
         "magnetization": ("snapshot", magnetization(spins)),
     }
     full_attrs = {**attrs, "J": J, "critical_temperature": critical_temperature(J)}
-    full_attrs["content_sha256"] = content_hash(spins, temperature)
+    full_attrs["content_hash"] = content_hash(spins, temperature)
     return xr.Dataset(data_vars, coords={"snapshot": np.arange(len(spins))}, attrs=full_attrs)
 
 
@@ -269,8 +277,8 @@ def ising_split(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(train_idx, test_idx) into the snapshots for `data_seed` (spec §2.2).
 
-    `data` is a snapshot count or an Ising data set. The snapshots are permuted, test = the first n_test, train =
-    the next n_train. shuffle="seeded" permutes with the data stream of RunSeeds.from_seed(data_seed);
+    `data` is a snapshot count or an Ising data set. The snapshots are permuted, test = the first n_test,
+    train = the next n_train. shuffle="seeded" permutes with the data stream of RunSeeds.from_seed(data_seed);
     shuffle="authors" repeats the authors' random.seed(data_seed); random.shuffle(...), which reproduces their
     split exactly on their pickle in file order. With stratified=True the train set is the first n_train/2
     ordered and the first n_train/2 disordered non-test snapshots of the permutation (paper: "equally

@@ -1,14 +1,14 @@
-"""Ising data on disk: a Zarr cache of generated data sets, and a safe import of the authors' pickle (spec §2.1)."""
+"""Ising data on disk: a Zarr cache of generated data sets and a safe import of the authors' pickle (§2.1)."""
 
 from __future__ import annotations
 
 import codecs
 import hashlib
 import json
-import os
 import pickle
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ import xarray as xr
 
 from grokcore.data.ising import GENERATOR_VERSION, IsingParams, generate_ising, ising_dataset
 
-# Everything a pickle of lists/tuples of numpy arrays and scalars may reference, under numpy 1.x and 2.x names:
+# Everything a pickle of lists/tuples of numpy arrays and scalars may reference, under numpy 1.x and 2.x;
 # _codecs.encode carries bytes in protocols 0-2, _frombuffer carries arrays in protocol 5.
 _NUMPY_PICKLE_GLOBALS = {
     ("numpy", "ndarray"): np.ndarray,
@@ -39,7 +39,7 @@ def params_hash(params: IsingParams) -> str:
 
 
 def _open_store(path: Path) -> xr.Dataset:
-    return xr.open_zarr(path, consolidated=False).load()
+    return xr.open_zarr(path, consolidated=None).load()
 
 
 def _write_atomically(ds: xr.Dataset, path: Path) -> None:
@@ -47,7 +47,11 @@ def _write_atomically(ds: xr.Dataset, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
-        ds.to_zarr(tmp / "store.zarr", mode="w", consolidated=False)
+        # Written once and read many times, so consolidate; readers then open it with consolidated=None
+        # without a fallback warning. Zarr 3 warns that consolidation is outside the v3 spec.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+            ds.to_zarr(tmp / "store.zarr", mode="w", consolidated=True)
         try:
             (tmp / "store.zarr").rename(path)
         except OSError:
@@ -58,21 +62,29 @@ def _write_atomically(ds: xr.Dataset, path: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def load_or_generate_ising(params: IsingParams, data_dir: str | Path = "data", progress: bool = True) -> xr.Dataset:
-    """The data set of `params` from data_dir/ising-<params hash>.zarr, generated and stored on first use."""
-    path = Path(data_dir) / f"ising-{params_hash(params)}.zarr"
+def ising_store_path(params: IsingParams, data_dir: str | Path = "data") -> Path:
+    """Where the data set of `params` is stored: data_dir/ising-<params hash>.zarr."""
+    return Path(data_dir) / f"ising-{params_hash(params)}.zarr"
+
+
+def load_or_generate_ising(
+    params: IsingParams, data_dir: str | Path = "data", progress: bool = True, threads: int | None = None
+) -> xr.Dataset:
+    """The data set of `params` from ising_store_path(params, data_dir), generated (on `threads` numba
+    threads) and stored on first use."""
+    path = ising_store_path(params, data_dir)
     if path.exists():
         if progress:
             print(f"Ising: reusing {path}", flush=True)
         return _open_store(path)
     if progress:
         print(f"Ising: generating {params.n_snapshots} snapshots into {path}", flush=True)
-    _write_atomically(generate_ising(params, progress=progress), path)
+    _write_atomically(generate_ising(params, threads, progress), path)
     return _open_store(path)
 
 
 def ising_summary(ds: xr.Dataset) -> str:
-    """Counts per phase and the share of ordered snapshots with |m| < 0.5, m = M / L² (spec §2.3 check (i))."""
+    """Counts per phase and the share of ordered snapshots with |m| < 0.5, m = M / L² (spec §2.3 (i))."""
     phase = ds["phase"].values
     m = np.abs(ds["magnetization"].values) / (ds.sizes["y"] * ds.sizes["x"])
     n_ordered = int((phase == 1).sum())
@@ -114,7 +126,9 @@ def _read_pickle(path: Path):
 
 def _parse_triple(item, k: int, path: Path, L: int) -> tuple[np.ndarray, int, float]:
     if not isinstance(item, list | tuple) or len(item) != 3:
-        raise ValueError(f"{path}: item {k} must be a (snapshot, phase_label, temperature) triple, got {item!r:.80}")
+        raise ValueError(
+            f"{path}: item {k} must be a (snapshot, phase_label, temperature) triple, got {item!r:.80}"
+        )
     snapshot, label, temperature = item
     snapshot = np.asarray(snapshot)
     # The authors' code reshapes each snapshot to 16x16, so a flat L² vector is accepted as well.
@@ -122,7 +136,9 @@ def _parse_triple(item, k: int, path: Path, L: int) -> tuple[np.ndarray, int, fl
         raise ValueError(f"{path}: snapshot {k} has shape {snapshot.shape}, expected ({L}, {L}) (L = {L})")
     if snapshot.dtype.kind not in "biuf" or not np.isin(snapshot, (-1, 1)).all():
         bad = np.unique(snapshot)[:5] if snapshot.dtype.kind in "biuf" else snapshot.dtype
-        raise ValueError(f"{path}: snapshot {k} must hold spins ±1 (0/1 is not accepted), found values {bad}")
+        raise ValueError(
+            f"{path}: snapshot {k} must hold spins ±1 (0/1 is not accepted), found values {bad}"
+        )
     try:
         label, temperature = int(label), float(temperature)
     except (TypeError, ValueError) as e:
@@ -154,8 +170,8 @@ def parse_authors_pickle(path: str | Path, L: int = 16) -> tuple[str, np.ndarray
 def import_authors_pickle(path: str | Path, data_dir: str | Path = "data", L: int = 16) -> xr.Dataset:
     """The authors' data set (Zenodo 19949740) as an Ising data set, stored under
     data_dir/ising-authors-<file hash>.zarr and reused from there. `phase` is recomputed as T < T_c; the
-    authors' label (whose meaning the code does not fix) is kept as `authors_label`. Snapshot order = file order,
-    which the authors' shuffle (ising_split(..., shuffle="authors")) needs."""
+    authors' label (whose meaning the code does not fix) is kept as `authors_label`. Snapshot order = file
+    order, which the authors' shuffle (ising_split(..., shuffle="authors")) needs."""
     path = Path(path)
     try:
         file_hash = hashlib.sha256(path.read_bytes()).hexdigest()

@@ -17,7 +17,7 @@ from grokcore.models import check_task
 class TaskData:
     """Train and test sets of one run; the indices point into the source data set.
 
-    x_* float32 (N, 1, L, L) for Ising, (N, 2p) for mod-add; y_* int64 (N,) class labels; *_index int64 (N,)."""
+    x_* float32 (N, 1, L, L) for Ising, (N, 2p) for mod-add; y_* int64 (N,) labels; *_index int64 (N,)."""
 
     task: str
     x_train: torch.Tensor
@@ -30,9 +30,12 @@ class TaskData:
     def __post_init__(self):
         check_task(self.task)
         for split in ("train", "test"):
-            x, y, index = getattr(self, f"x_{split}"), getattr(self, f"y_{split}"), getattr(self, f"{split}_index")
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            index = getattr(self, f"{split}_index")
             if x.dtype != torch.float32 or y.dtype != torch.int64:
-                raise ValueError(f"{split} set must be float32 inputs and int64 labels, got {x.dtype}, {y.dtype}")
+                raise ValueError(
+                    f"{split} set must be float32 inputs and int64 labels, got {x.dtype}, {y.dtype}"
+                )
             if not len(x) == len(y) == len(index):
                 raise ValueError(f"{split} set has {len(x)} inputs, {len(y)} labels and {len(index)} indices")
 
@@ -41,7 +44,9 @@ def ising_task_data(
     ds: xr.Dataset, data_seed: int, n_train: int = 300, n_test: int = 1000, stratified: bool = False
 ) -> TaskData:
     """Ising inputs spins as float32 (N, 1, L, L) and labels phase (1 = ordered), split by ising_split."""
-    train_index, test_index = ising_split(ds, data_seed, n_test=n_test, n_train=n_train, stratified=stratified)
+    train_index, test_index = ising_split(
+        ds, data_seed, n_test=n_test, n_train=n_train, stratified=stratified
+    )
     spins, phase = ds["spins"].values, ds["phase"].values
 
     def tensors(index):
