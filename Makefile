@@ -9,7 +9,7 @@ SCALE ?= quick
 .PHONY: help reproduce test bench clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,29 @@ test: $(STAMP)  ## run the test suite (installs the pinned environment first)
 
 bench: $(STAMP)  ## ensemble trainer vs a plain one-model-at-a-time loop, as ratios
 	$(PY) benchmarks/train_speed.py
+
+# The container: the Dockerfile installs the same lock with the same commands; docker-compose.yml adds a
+# Dask scheduler and workers. The image's user gets your uid (1000 for root) so that it can write the mounted
+# folders; `--user` then only changes anything for root, whose folders the container must write as root.
+IMAGE ?= grokking-vs-learning
+TORCH_VARIANT ?= cpu
+HOST_UID := $(shell id -u)
+
+.PHONY: lint docker-build docker-reproduce
+
+lint: $(STAMP)  ## ruff on the code and hadolint on the Dockerfile; both must report nothing
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/hadolint Dockerfile
+
+docker-build:  ## build the image grokking-vs-learning:TORCH_VARIANT (TORCH_VARIANT=cpu|cu128)
+	docker build --build-arg TORCH_VARIANT=$(TORCH_VARIANT) --build-arg GIT_REVISION=$$(git rev-parse HEAD) \
+		--build-arg UID=$(or $(filter-out 0,$(HOST_UID)),1000) -t $(IMAGE):$(TORCH_VARIANT) .
+
+docker-reproduce: docker-build  ## make reproduce in the image, writing into data/, figures/ and results/ here
+	mkdir -p data figures results
+	docker run --rm --user $(HOST_UID) $(if $(filter-out cpu,$(TORCH_VARIANT)),--gpus all) -e SCALE=$(SCALE) \
+		-v "$(CURDIR)/data:/app/data" -v "$(CURDIR)/figures:/app/figures" -v "$(CURDIR)/results:/app/results" \
+		$(IMAGE):$(TORCH_VARIANT)
 
 clean:  ## remove the environment and caches (never result stores under data/ or results/)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,7 +126,7 @@ def provenance(data: DataRef) -> dict:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
                              check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        rev = "unknown"
+        rev = os.environ.get("GIT_REVISION", "unknown")  # set in the container image, which has no .git
     lock = REPO_ROOT / "requirements.lock"
     return {
         "git_revision": rev,
