@@ -1,4 +1,4 @@
-"""Ising CNN pre-activations and their correlation with physical features (Eq. 6, App. G.1; Figs 3, 7, 12, 13, 28-30)."""
+"""Ising CNN pre-activations and their correlation with physical features (Eq. 6, App. G.1; Figs 3, 7, 12-13, 28-30)."""
 
 from __future__ import annotations
 

@@ -127,6 +127,15 @@ def prune(theta, order: PruneOrder, counts) -> np.ndarray:
     return np.where(order.rank[None, :] < limit, 0.0, np.asarray(theta, dtype=np.float32)[None, :])
 
 
+def fraction_counts(order: PruneOrder, fractions) -> np.ndarray:
+    """⌊p·size⌋ for each fraction p (grid,) in [0, 1] and each group of `order`: -> (grid, group) int."""
+    fractions = np.asarray(fractions, dtype=float)
+    if fractions.ndim != 1 or np.any((fractions < 0) | (fractions > 1)):
+        raise ValueError(f"fractions must be a 1-d grid in [0, 1], got {fractions!r}")
+    # the small tolerance keeps p·n = 29 from flooring to 28 through round-off (0.29·100 = 28.999…)
+    return np.floor(fractions[:, None] * order.group_size[None, :] + 1e-9).astype(np.int64)
+
+
 def _pruning_curve(task, theta, order, counts, x, y, chunk_size, device) -> PruningCurve:
     losses, accs = [], []
     for start in range(0, len(counts), chunk_size):
@@ -147,14 +156,10 @@ def pruning_curve(task: str, theta, x, y, fractions=DEFAULT_FRACTIONS, scheme: s
     full test set. See `magnitude_order` for scheme, layer and include_biases; `evaluate_thetas` for chunk_size
     and device. Returns PruningCurve (grid,).
     """
-    fractions = np.asarray(fractions, dtype=float)
-    if fractions.ndim != 1 or np.any((fractions < 0) | (fractions > 1)):
-        raise ValueError(f"fractions must be a 1-d grid in [0, 1], got {fractions!r}")
     order = magnitude_order(task, theta, scheme, layer, include_biases)
-    # the small tolerance keeps p·n = 29 from flooring to 28 through round-off (0.29·100 = 28.999…)
-    counts = np.floor(fractions[:, None] * order.group_size[None, :] + 1e-9).astype(np.int64)
+    counts = fraction_counts(order, fractions)
     curve = _pruning_curve(task, theta, order, counts, x, y, chunk_size, device)
-    return curve._replace(fraction=fractions)
+    return curve._replace(fraction=np.asarray(fractions, dtype=float))
 
 
 def fisher_pruning_curve(task: str, theta, fim_diag, x, y, n_points: int = 101, tensor: str | None = None,
