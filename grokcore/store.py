@@ -121,32 +121,34 @@ class CellWriter:
         if fim is not None:
             self.group["fim_diag"][self.a, self.s, index, :] = fim
 
-    def commit(self, epoch: int, adam_exp_avg, adam_exp_avg_sq, adam_step: int, rng_state: np.ndarray) -> None:
-        """The resume state at `epoch`; `done_epoch` is written last, so it only ever points at complete data."""
-        self.group["adam_exp_avg"][self.a, self.s, :] = adam_exp_avg
-        self.group["adam_exp_avg_sq"][self.a, self.s, :] = adam_exp_avg_sq
-        n = self.a.stop - self.a.start
-        self.group["adam_step"][self.a, self.s] = np.full(n, adam_step)
-        width = self.group["batch_rng_state"].shape[-1]
-        self.group["batch_rng_state"][self.a, self.s, :] = np.broadcast_to(_pad(rng_state, width), (n, width))
-        self.group["done_epoch"][self.a, self.s] = np.full(n, epoch, dtype=np.int32)
+    def commit(self, state: dict) -> None:
+        """The resume state of `EnsembleTrainer.state_dict()`; `done_epoch` is written last, so that it only
+        ever points at complete data."""
+        g, n = self.group, self.a.stop - self.a.start
+        g["adam_exp_avg"][self.a, self.s, :] = state["exp_avg"]
+        g["adam_exp_avg_sq"][self.a, self.s, :] = state["exp_avg_sq"]
+        g["adam_step"][self.a, self.s] = np.full(n, state["adam_step"])
+        width = g["batch_rng_state"].shape[-1]
+        rng = _pad(state["batch_generator_state"], width)
+        g["batch_rng_state"][self.a, self.s, :] = np.broadcast_to(rng, (n, width))
+        g["done_epoch"][self.a, self.s] = np.full(n, state["epoch"], dtype=np.int32)
 
     def done_epoch(self) -> np.ndarray:
         """Epochs written so far per α of this block, shape (model,); -1 where nothing is written."""
         return np.asarray(self.group["done_epoch"][self.a, self.s])
 
-    def read_resume_state(self, checkpoint_index: int) -> dict[str, np.ndarray]:
-        """Everything written for this block up to its done_epoch (checkpoint `checkpoint_index`)."""
-        done = int(self.done_epoch()[0])
+    def read_resume_state(self, checkpoint_index: int, rng_bytes: int) -> dict:
+        """The state `commit` wrote, in the form of `EnsembleTrainer.state_dict()` (θ from checkpoint
+        `checkpoint_index`, which must be the checkpoint at done_epoch)."""
         g = self.group
         return {
-            "epoch": done,
+            "epoch": int(self.done_epoch()[0]),
             "theta": np.asarray(g["theta"][self.a, self.s, checkpoint_index, :]),
-            "adam_exp_avg": np.asarray(g["adam_exp_avg"][self.a, self.s, :]),
-            "adam_exp_avg_sq": np.asarray(g["adam_exp_avg_sq"][self.a, self.s, :]),
+            "exp_avg": np.asarray(g["adam_exp_avg"][self.a, self.s, :]),
+            "exp_avg_sq": np.asarray(g["adam_exp_avg_sq"][self.a, self.s, :]),
             "adam_step": int(g["adam_step"][self.a, self.s][0]),
-            "batch_rng_state": np.asarray(g["batch_rng_state"][self.a, self.s, :][0]),
-            "metrics": {m: np.asarray(g[m][self.a, self.s, :]) for m in METRICS},
+            "batch_generator_state": np.asarray(g["batch_rng_state"][self.a, self.s, :rng_bytes][0]),
+            **{m: np.asarray(g[m][self.a, self.s, :]) for m in METRICS},
         }
 
 

@@ -99,18 +99,17 @@ def train_cells(exp: Experiment, store_path: str, data: DataRef, seed_index: int
         fim = None
         if exp.fisher.enabled:
             fim = np.stack([fim_diag(trainer.member(i), x_fisher, exp.fisher.variant) for i in range(len(alphas))])
-        state = trainer.state_dict()
         writer.metrics(start_epoch, trainer.epoch, trainer.metrics())
         writer.checkpoint(index, theta, fim)
-        writer.commit(trainer.epoch, state["adam_exp_avg"], state["adam_exp_avg_sq"], state["adam_step"],
-                      state["batch_rng_state"])
+        writer.commit(trainer.state_dict())
 
     resumed_from = int(done.min())
     if resumed_from < 0 or (done != done[0]).any():
         resumed_from = -1
         save(0, 0)
     else:
-        trainer.load_state_dict(writer.read_resume_state(checkpoints.index(resumed_from)))
+        state = writer.read_resume_state(checkpoints.index(resumed_from), _rng_state_bytes())
+        trainer.load_state_dict({**state, "weight_multipliers": np.asarray(alphas)})
     for index, epoch in enumerate(checkpoints):
         if epoch > trainer.epoch:
             start = trainer.epoch

@@ -1,0 +1,115 @@
+"""The figure registry: one drawing function per paper figure, each declaring the experiments it reads."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from grokcore import store as st  # noqa: E402
+
+FIGURES_DIR = "figures"
+
+
+class MissingResults(Exception):
+    """A figure needs an experiment that has not been run (or not finished) at this scale."""
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """A registered figure: its file name, what it shows, and the experiments it is drawn from."""
+
+    name: str  # file stem: fig01 … fig34, table1
+    title: str  # one line: what the figure shows (the gist of the paper's caption)
+    experiments: tuple[str, ...]
+    draw: Callable[[Context], plt.Figure]
+    notes: str = ""  # how it differs from the paper's figure, if at all
+
+
+REGISTRY: dict[str, FigureSpec] = {}
+
+
+def figure(name: str, title: str, experiments: tuple[str, ...] | list[str], notes: str = ""):
+    """Decorator registering `draw(ctx) -> matplotlib Figure` as figure `name`."""
+
+    def register(draw):
+        if name in REGISTRY:
+            raise ValueError(f"figure {name!r} is registered twice")
+        REGISTRY[name] = FigureSpec(name, title, tuple(experiments), draw, notes)
+        return draw
+
+    return register
+
+
+@dataclass
+class Context:
+    """What a drawing function may read: the results stores and data of one scale (no training)."""
+
+    scale: str
+    results_dir: str = st.RESULTS_DIR
+    data_dir: str = "data"
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def results(self, experiment: str) -> xr.Dataset:
+        """The finished store of `experiment` at this scale, lazily opened (cached per context)."""
+        if experiment not in self._cache:
+            path = st.default_store_path(experiment, self.scale, self.results_dir)
+            command = f"repro run {experiment} --scale {self.scale}"
+            if not st.store_exists(path):
+                raise MissingResults(f"{experiment} has not been run at scale {self.scale!r}: run `{command}`")
+            done = st.cell_status(path)
+            epochs = st.read_attrs(path)["config"]["epochs"]
+            if not (done == epochs).all():
+                raise MissingResults(f"{path} is unfinished: run `{command}` to complete it")
+            self._cache[experiment] = st.open_results(path)
+        return self._cache[experiment]
+
+    def experiment(self, experiment: str):
+        """The Experiment config a store was written with (rebuilt from its attributes)."""
+        from repro.config import load_experiment
+
+        return load_experiment(experiment, self.scale)
+
+    def task_data(self, experiment: str, seed: int):
+        """Train/test tensors of `seed` in `experiment` (the split the runs were trained on)."""
+        from repro.grid import prepare_data, task_data
+
+        exp = self.experiment(experiment)
+        key = ("data", experiment, seed)
+        if key not in self._cache:
+            self._cache[key] = task_data(exp, prepare_data(exp, self.data_dir, progress=False), seed)
+        return self._cache[key]
+
+
+def git_revision() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def render(name: str, ctx: Context, out_dir: str = FIGURES_DIR) -> list[Path]:
+    """Draw figure `name` and write <out_dir>/<scale>/<name>.png, .pdf and a caption .txt."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown figure {name!r}: expected one of {', '.join(sorted(REGISTRY))}")
+    spec = REGISTRY[name]
+    fig = spec.draw(ctx)
+    provenance = f"{spec.name} · {', '.join(spec.experiments)} · scale {ctx.scale} · git {git_revision()}"
+    fig.text(0.995, 0.003, provenance, ha="right", va="bottom", fontsize=6, color="0.45")
+    folder = Path(out_dir) / ctx.scale
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{name}.png", folder / f"{name}.pdf", folder / f"{name}.txt"]
+    fig.savefig(paths[0], dpi=150)
+    fig.savefig(paths[1])
+    plt.close(fig)
+    caption = f"{spec.title}\nExperiments: {', '.join(spec.experiments)} (scale {ctx.scale}).\n"
+    paths[2].write_text(caption + (f"Differences from the paper: {spec.notes}\n" if spec.notes else ""))
+    return paths

@@ -1,0 +1,197 @@
+"""Tests of the grid engine on a real LocalCluster, a real external scheduler and real Zarr stores."""
+
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster
+
+from grokcore import store as st
+from repro.cluster import configure_workers
+from repro.config import experiment_from_dict
+from repro.grid import config_differences, ensure_store, prepare_data, run_experiment, train_cells
+
+VARIABLES = ("train_loss", "train_acc", "test_loss", "test_acc", "theta", "fim_diag")
+
+
+def small_experiment(task="modadd", epochs=3, group_size=2, alphas=(0.5, 2.0), seeds=(0, 1), every=1):
+    raw = {"task": task, "weight_multipliers": list(alphas), "seeds": list(seeds), "group_size": group_size,
+           "checkpoints": [[0, epochs, every]],
+           "train": {"epochs": epochs, "lr": 5e-3 if task == "modadd" else 1e-3, "weight_decay": 3e-5,
+                     "batch_size": 1024 if task == "modadd" else 300, "eval_every": 1},
+           "fisher": {"n_samples": 16 if task == "modadd" else None}}
+    if task == "ising":
+        raw["data"] = {"temperatures": [1.5, 3.0, 4], "n_per_temperature": 50, "n_updates": 1000,
+                       "n_train": 60, "n_test": 100}
+    return experiment_from_dict(raw, name=f"test-{task}", scale="tiny")
+
+
+@pytest.fixture(scope="module")
+def client():
+    configure_workers()
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client
+
+
+def assert_same_results(a, b, exact=True):
+    for name in VARIABLES:
+        x, y = a[name].values, b[name].values
+        if exact:
+            np.testing.assert_array_equal(x, y, err_msg=name)
+        else:
+            np.testing.assert_allclose(x, y, rtol=2e-4, atol=2e-6, err_msg=name)
+
+
+def train_serially(exp, path, data_dir):
+    """Every cell alone: one α per ensemble, one after the other, in this process."""
+    exp = dataclasses.replace(exp, group_size=1)
+    data = prepare_data(exp, str(data_dir), progress=False)
+    ensure_store(exp, path, data)
+    for s in range(len(exp.seeds)):
+        for a in range(len(exp.weight_multipliers)):
+            train_cells(exp, path, data, s, (a,))
+    return st.open_results(path)
+
+
+@pytest.mark.parametrize("task", ["modadd", "ising"])
+def test_grid_on_local_cluster_equals_cells_trained_alone(client, tmp_path, task):
+    exp = small_experiment(task, epochs=3 if task == "modadd" else 20, every=1 if task == "modadd" else 5)
+    path = run_experiment(exp, str(tmp_path / "grid.zarr"), client=client, data_dir=str(tmp_path / "data"),
+                          progress=False, echo=lambda *_: None)
+    grid = st.open_results(path)
+    assert (grid.done_epoch.values == exp.epochs).all()
+    assert not np.isnan(grid.theta.values).any() and not np.isnan(grid.fim_diag.values).any()
+    alone = train_serially(exp, str(tmp_path / "alone.zarr"), tmp_path / "data")
+    assert_same_results(grid, alone, exact=False)
+
+
+def test_rerun_skips_finished_cells(client, tmp_path):
+    exp = small_experiment(epochs=2)
+    path = str(tmp_path / "grid.zarr")
+    run_experiment(exp, path, client=client, progress=False, echo=lambda *_: None)
+    lines = []
+    run_experiment(exp, path, client=None, progress=False, echo=lines.append)
+    assert "4 of 4 cells already finished" in lines[0]
+
+
+def test_changed_config_is_refused_with_the_difference(client, tmp_path):
+    path = str(tmp_path / "grid.zarr")
+    run_experiment(small_experiment(epochs=2), path, client=client, progress=False, echo=lambda *_: None)
+    changed = dataclasses.replace(small_experiment(epochs=2), lr=1e-2)
+    with pytest.raises(ValueError, match="lr: stored 0.005, requested 0.01"):
+        run_experiment(changed, path, client=client, progress=False, echo=lambda *_: None)
+    run_experiment(changed, path, client=client, overwrite=True, progress=False, echo=lambda *_: None)
+    assert st.read_attrs(path)["config"]["lr"] == 0.01
+
+
+def test_config_differences_lists_nested_keys():
+    assert config_differences({"a": 1, "b": {"c": 2}}, {"a": 1, "b": {"c": 3}}) == ["b.c: stored 2, requested 3"]
+
+
+def wait_for_progress(path, condition, timeout=120):
+    start = time.time()
+    while time.time() - start < timeout:
+        try:
+            done = st.cell_status(path).values
+        except (FileNotFoundError, KeyError):  # the template is still being written
+            done = None
+        if done is not None and condition(done):
+            return done
+        time.sleep(0.2)
+    raise TimeoutError("the grid made no progress")
+
+
+def test_killed_worker_is_retried_and_numbers_are_unchanged(tmp_path):
+    exp = small_experiment(epochs=8, seeds=(0, 1))
+    configure_workers()
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        reference_path = run_experiment(exp, str(tmp_path / "ref.zarr"), client=client, progress=False,
+                                        echo=lambda *_: None)
+        reference = st.open_results(reference_path)
+        path = str(tmp_path / "killed.zarr")
+        result = {}
+        thread = threading.Thread(target=lambda: result.setdefault(
+            "path", run_experiment(exp, path, client=client, progress=False, echo=lambda *_: None)))
+        thread.start()
+        wait_for_progress(path, lambda done: ((done > 0) & (done < exp.epochs)).any())
+        pids = client.run(os.getpid)
+        os.kill(next(iter(pids.values())), signal.SIGKILL)
+        thread.join(timeout=300)
+        assert result.get("path") == path
+    assert (st.cell_status(path).values == exp.epochs).all()
+    assert_same_results(st.open_results(path), reference)
+
+
+RUNNER = """
+import sys
+from distributed import Client, LocalCluster
+from repro.cluster import configure_workers
+from repro.grid import run_experiment
+sys.path.insert(0, {tests!r})
+from test_grid import small_experiment
+configure_workers()
+with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as c, Client(c) as cl:
+    run_experiment(small_experiment(epochs=12, seeds=(0, 1, 2, 3)), {path!r}, client=cl, progress=False)
+"""
+
+
+def test_interrupted_client_leaves_a_readable_resumable_store(client, tmp_path):
+    exp = small_experiment(epochs=12, seeds=(0, 1, 2, 3))
+    path = str(tmp_path / "interrupted.zarr")
+    script = RUNNER.format(tests=os.path.dirname(__file__), path=path)
+    runner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    wait_for_progress(path, lambda done: (done > 0).any())
+    runner.send_signal(signal.SIGINT)
+    output = runner.communicate(timeout=120)[0].decode()
+    assert runner.returncode != 0, output
+    partial = st.cell_status(path).values
+    assert (partial < exp.epochs).any(), "the run finished before it could be interrupted"
+    started = partial >= 0  # cells of a task the interrupt reached before it began are missing, not broken
+    theta0 = st.open_results(path).theta.isel(checkpoint=0).values
+    assert started.any() and not np.isnan(theta0[started]).any()
+    run_experiment(exp, path, client=client, progress=False, echo=lambda *_: None)
+    reference = run_experiment(exp, str(tmp_path / "ref.zarr"), client=client, progress=False,
+                               echo=lambda *_: None)
+    assert_same_results(st.open_results(path), st.open_results(reference))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_grid_through_external_scheduler_and_worker_processes(tmp_path, monkeypatch):
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    bin_dir = os.path.dirname(sys.executable)
+    env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": ""}
+    processes = [subprocess.Popen([f"{bin_dir}/dask", "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                   "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)]
+    try:
+        processes.append(subprocess.Popen([f"{bin_dir}/dask", "worker", address, "--nworkers", "1", "--nthreads",
+                                           "1", "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL))
+        monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
+        from repro.cluster import connect
+
+        with connect(cluster="local") as client:
+            client.wait_for_workers(1, timeout=60)
+            assert client.scheduler.address == address
+            path = run_experiment(small_experiment(epochs=2), str(tmp_path / "ext.zarr"), client=client,
+                                  progress=False, echo=lambda *_: None)
+        assert (st.cell_status(path).values == 2).all()
+    finally:
+        for process in processes[::-1]:
+            process.terminate()
+            process.wait(timeout=30)
