@@ -98,27 +98,72 @@ def cmd_train(args) -> None:
     print(f"results: {out}" + ("" if result["trained"] else " (already complete; nothing trained)"))
 
 
-def cmd_run(args) -> None:
-    from repro.cluster import connect
-    from repro.config import load_experiment
-    from repro.grid import run_experiment
+class ClientOnDemand:
+    """Starts (or connects to) a Dask cluster the first time a grid needs one; closes what it started."""
 
-    exp = load_experiment(args.experiment, args.scale)
-    if args.device:
-        import dataclasses
+    def __init__(self, args, device: str = "cpu"):
+        self.args, self.device, self.client = args, device, None
 
-        exp = dataclasses.replace(exp, device=args.device)
-    client = None
-    try:
-        client = connect(args.scheduler, args.cluster, args.cluster_config, args.workers,
-                         host=args.host, gpus=args.gpus if exp.device == "cuda" else 0)
-        run_experiment(exp, args.store, client=client, data_dir=args.data_dir, overwrite=args.overwrite)
-    finally:
-        if client is not None:
-            cluster = client.cluster
-            client.close()
+    def __call__(self):
+        from repro.cluster import connect
+
+        if self.client is None:
+            a = self.args
+            self.client = connect(a.scheduler, a.cluster, a.cluster_config, a.workers, host=a.host,
+                                  gpus=a.gpus if self.device == "cuda" else 0)
+        return self.client
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.client is not None:
+            cluster = self.client.cluster
+            self.client.close()
             if cluster is not None:
                 cluster.close()
+
+
+def _experiments(names, args):
+    import dataclasses
+
+    from repro.config import load_experiment
+
+    exps = [load_experiment(name, args.scale) for name in names]
+    return [dataclasses.replace(e, device=args.device) if args.device else e for e in exps]
+
+
+def cmd_run(args) -> None:
+    from repro.grid import run_experiment
+
+    (exp,) = _experiments([args.experiment], args)
+    with ClientOnDemand(args, exp.device) as client:
+        run_experiment(exp, args.store, client=client, data_dir=args.data_dir, overwrite=args.overwrite)
+
+
+def cmd_figures(args) -> None:
+    from repro.figures.pipeline import render_all, write_claims
+    from repro.figures.registry import Context
+
+    ctx = Context(scale=args.scale, results_dir=args.results_dir, data_dir=args.data_dir)
+    names = args.only.split(",") if args.only else None
+    render_all(ctx, names=names, out_dir=args.figures_dir)
+    if names is None:
+        write_claims(ctx, out_dir=args.figures_dir)
+
+
+def cmd_reproduce(args) -> None:
+    from grokcore.store import default_store_path
+    from repro.grid import run_experiment
+
+    exps = _experiments(experiment_names(), args)
+    with ClientOnDemand(args, exps[0].device) as client:
+        for exp in exps:
+            store = default_store_path(exp.name, exp.scale, args.results_dir)
+            run_experiment(exp, store, client=client, data_dir=args.data_dir)
+    args.only = None
+    cmd_figures(args)
+    print(f"data: {args.data_dir}/  results: {args.results_dir}/  figures and claims: {args.figures_dir}/{args.scale}/")
 
 
 def cmd_status(args) -> None:
@@ -183,18 +228,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="train an experiment's α × seed grid with Dask into one store")
     run.add_argument("experiment", choices=experiment_names())
-    run.add_argument("--scale", choices=SCALES, default="quick")
     run.add_argument("--store", help="store path or URL (default results/<experiment>-<scale>.zarr)")
-    run.add_argument("--scheduler", help="address of a running Dask scheduler (else $DASK_SCHEDULER_ADDRESS)")
-    run.add_argument("--cluster", choices=("local", "slurm"), default="local")
-    run.add_argument("--cluster-config", help="TOML file of SLURMCluster settings (with --cluster slurm)")
-    run.add_argument("--workers", type=_positive_int, help="local worker processes (default: one per core)")
-    run.add_argument("--host", default="127.0.0.1", help="interface of the embedded cluster (default loopback)")
-    run.add_argument("--device", choices=("cpu", "cuda"), help="override the experiment's device")
-    run.add_argument("--gpus", type=_positive_int, default=1, help="local GPU workers when --device cuda")
     run.add_argument("--overwrite", action="store_true", help="replace a store that holds another config")
-    run.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
+    _grid_options(run)
     run.set_defaults(func=cmd_run)
+
+    figures = sub.add_parser("figures", help="render the figures and the claims report from existing stores")
+    figures.add_argument("--only", help="comma-separated figure names, e.g. fig02,fig05 (default: all + claims)")
+    _figure_options(figures)
+    figures.set_defaults(func=cmd_figures)
+
+    reproduce = sub.add_parser("reproduce", help="data, every experiment, every figure and the claims report")
+    _grid_options(reproduce)
+    _figure_options(reproduce, scale=False)
+    reproduce.set_defaults(func=cmd_reproduce)
 
     status = sub.add_parser("status", help="list the finished, partial and missing cells of a store")
     status.add_argument("store")
@@ -202,11 +249,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _grid_options(parser) -> None:
+    parser.add_argument("--scale", choices=SCALES, default="quick", help="experiment scale (default quick)")
+    parser.add_argument("--scheduler", help="address of a running Dask scheduler (else $DASK_SCHEDULER_ADDRESS)")
+    parser.add_argument("--cluster", choices=("local", "slurm"), default="local")
+    parser.add_argument("--cluster-config", help="TOML file of SLURMCluster settings (with --cluster slurm)")
+    parser.add_argument("--workers", type=_positive_int, help="local worker processes (default: one per core)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface of the embedded cluster (default loopback)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="override the experiments' device")
+    parser.add_argument("--gpus", type=_positive_int, default=1, help="local GPU workers when --device cuda")
+    parser.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
+
+
+def _figure_options(parser, scale: bool = True) -> None:
+    from grokcore.store import RESULTS_DIR
+
+    if scale:
+        parser.add_argument("--scale", choices=SCALES, default="quick", help="experiment scale (default quick)")
+        parser.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
+    parser.add_argument("--results-dir", default=RESULTS_DIR, help="where results stores live (default results/)")
+    parser.add_argument("--figures-dir", default="figures", help="where figures go (default figures/)")
+
+
 def main(argv: list[str] | None = None) -> None:
+    from repro.figures.registry import MissingResults
+
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (UsageError, ValueError, FileNotFoundError, FileExistsError) as err:
+    except (UsageError, ValueError, FileNotFoundError, FileExistsError, MissingResults) as err:
         print(f"repro: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:

@@ -16,9 +16,12 @@ CLUSTERS = ("local", "slurm")
 
 
 def configure_workers() -> None:
-    """Set the worker environment before any cluster is created."""
+    """Set the worker environment and scheduling policy before any cluster is created."""
     dask.config.set({"distributed.nanny.pre-spawn-environ": dict(WORKER_ENV),
-                     "distributed.worker.daemon": False})
+                     "distributed.worker.daemon": False,
+                     # The default 1.1 lets a one-thread worker take two tasks at once while another worker
+                     # idles; our tasks run for minutes to hours, so hand out exactly one per thread.
+                     "distributed.scheduler.worker-saturation": 1.0})
 
 
 def connect(scheduler: str | None = None, cluster: str = "local", cluster_config: str | None = None,

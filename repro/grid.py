@@ -201,7 +201,8 @@ def run_experiment(exp: Experiment, store_path: str | None = None, client=None, 
                    overwrite: bool = False, progress: bool = True, echo=print) -> str:
     """Train every unfinished cell of `exp` on `client`'s workers into one store, and return its path.
 
-    A rerun skips finished cells and resumes partial ones; interrupting (Ctrl-C) leaves a readable store.
+    `client` is a distributed.Client, or a zero-argument callable returning one, called only if there is
+    work to do. A rerun skips finished cells and resumes partial ones; Ctrl-C leaves a readable store.
     """
     from distributed import as_completed
     from tqdm import tqdm
@@ -217,6 +218,8 @@ def run_experiment(exp: Experiment, store_path: str | None = None, client=None, 
     if tasks:
         if client is None:
             raise ValueError("unfinished cells need a Dask client")
+        if callable(client):
+            client = client()
         echo(f"  Dask dashboard: {client.dashboard_link}")
         resources = {"GPU": 1} if exp.device == "cuda" else None
         futures = [client.submit(train_cells, exp, store_path, data, s, group, pure=False, retries=2,
