@@ -20,6 +20,8 @@ class StackedNet(nn.Module):
     """
 
     task: str
+    # Parameters kept in memory as their (model, in, out) transpose, for a contiguous column lookup.
+    stored_transposed: tuple[str, ...] = ()
 
     def __init__(self, n_models: int):
         super().__init__()
@@ -30,7 +32,10 @@ class StackedNet(nn.Module):
             layer, kind = name.split(".")
             if not hasattr(self, layer):
                 self.add_module(layer, nn.Module())
-            getattr(self, layer).register_parameter(kind, nn.Parameter(torch.zeros(n_models, *shape)))
+            value = torch.zeros(n_models, *shape)
+            if name in self.stored_transposed:
+                value = torch.zeros(n_models, *shape[::-1]).transpose(1, 2)
+            getattr(self, layer).register_parameter(kind, nn.Parameter(value))
 
     @staticmethod
     def from_theta(task: str, theta) -> StackedNet:
@@ -67,54 +72,97 @@ class StackedNet(nn.Module):
         return model_at(self.task, self.theta()[i].cpu())
 
 
+class _StackedLinear(torch.autograd.Function):
+    """Per-model dense layer x (model, batch, in) → x·Wᵀ + b (model, batch, out), W (model, out, in).
+
+    Autograd's own backward of the batched product yields ∂W transposed and strided, which costs a copy into
+    the parameter and a strided ReLU backward; here every gradient comes out contiguous in its own layout.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, weight = ctx.saved_tensors
+        grad_x = torch.bmm(grad, weight) if ctx.needs_input_grad[0] else None
+        return grad_x, torch.bmm(grad.transpose(1, 2), x), grad.sum(dim=1)
+
+
 def _linear(h: torch.Tensor, layer: nn.Module) -> torch.Tensor:
-    """Per-model dense layer: h (model, batch, in) → (model, batch, out) as one batched matmul."""
-    return torch.baddbmm(layer.bias.unsqueeze(1), h, layer.weight.transpose(1, 2))
+    """Per-model dense layer: h (model, batch, in) → (model, batch, out)."""
+    return _StackedLinear.apply(h, layer.weight, layer.bias)
 
 
 class StackedIsingCNN(StackedNet):
     """N IsingCNNs (spec §1.1). conv1 of all models is one convolution with 2N output channels and conv2 one
-    grouped convolution (groups=N); activations stay channels_last, where CPU max-pooling is much faster."""
+    grouped convolution (groups=N); activations are channels_last, where CPU max-pooling is much faster."""
 
     task = "ising"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (model, batch, 2) of spin snapshots x (batch, 1, 16, 16), shared by all models."""
-        n = self.n_models
-        x = x.contiguous(memory_format=torch.channels_last)
+        n, batch = self.n_models, x.shape[0]
+        # With one channel, .contiguous(channels_last) keeps NCHW strides and the convolution would answer NCHW.
+        x = x.reshape(batch, *x.shape[2:], 1).permute(0, 3, 1, 2)
         h = F.conv2d(x, self.conv1.weight.flatten(0, 1), self.conv1.bias.flatten(), padding=1)
-        h = F.max_pool2d(torch.relu(h), 2)
+        # ReLU after pooling: max-pooling commutes with the monotone ReLU (values and gradients), on 4× less data.
+        h = torch.relu(F.max_pool2d(h, 2))
         h = F.conv2d(h, self.conv2.weight.flatten(0, 1), self.conv2.bias.flatten(), padding=1, groups=n)
-        h = F.max_pool2d(torch.relu(h), 2)
+        h = torch.relu(F.max_pool2d(h, 2))
         # (batch, model·C, H, W) → (model, batch, C·H·W): the channel-major flatten of each model.
-        h = h.reshape(h.shape[0], n, -1).transpose(0, 1)
+        h = h.reshape(batch, n, -1).transpose(0, 1)
         return _linear(torch.relu(_linear(h, self.fc1)), self.fc2)
+
+
+class _TwoHotLinear(torch.autograd.Function):
+    """First mod-add layer on two-hot rows given by their columns (batch, 2) = (a, p+b) into W_in:
+    W_in·x + b = W_in[:, a] + W_in[:, p+b] + b, (model, batch, hidden).
+
+    The same numbers as the dense product (adding the row's zeros is exact) without its two 226-wide matrix
+    products per step; the backward scatters each row's gradient into its two columns.
+    """
+
+    @staticmethod
+    def forward(ctx, w_in_t: torch.Tensor, bias: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(columns)
+        ctx.weight_shape = w_in_t.shape
+        h = w_in_t.index_select(1, columns[:, 0])
+        h += w_in_t.index_select(1, columns[:, 1])
+        return h.add_(bias.unsqueeze(1))
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (columns,) = ctx.saved_tensors
+        grad_w = grad.new_zeros(ctx.weight_shape)
+        grad_w.index_add_(1, columns[:, 0], grad).index_add_(1, columns[:, 1], grad)
+        return grad_w, grad.sum(dim=1), None
 
 
 class StackedModAddMLP(StackedNet):
     """N ModAddMLPs (spec §1.2). Takes two-hot rows (batch, 2p) or, faster, token pairs (batch, 2) int64.
 
-    For token pairs (a, b) the first layer is the sum of columns a and p+b of W_in, which is exactly the dense
-    product with the two-hot row (adding the row's zeros is exact).
+    For token pairs (a, b) the first layer is a lookup of columns a and p+b of W_in (`_TwoHotLinear`). W_in is
+    stored as its (model, 2p, hidden) transpose, so that those columns are contiguous rows.
     """
 
     task = "modadd"
+    stored_transposed = ("fc_in.weight",)
+
+    def __init__(self, n_models: int):
+        super().__init__(n_models)
+        self.register_buffer("column_offset", torch.tensor([0, P_MODADD]), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (model, batch, p) of two-hot inputs x (batch, 2p) float, or of token pairs x (batch, 2) int."""
-        w_in, b_in = self.fc_in.weight, self.fc_in.bias
+        w_in_t = self.fc_in.weight.transpose(1, 2)  # (model, 2p, hidden), contiguous
         if x.dtype.is_floating_point:
-            h = torch.baddbmm(b_in.unsqueeze(1), x.expand(self.n_models, -1, -1), w_in.transpose(1, 2))
+            h = torch.baddbmm(self.fc_in.bias.unsqueeze(1), x.expand(self.n_models, -1, -1), w_in_t)
         else:
-            h = first_layer_tokens(w_in, b_in, x)
+            h = _TwoHotLinear.apply(w_in_t, self.fc_in.bias, x + self.column_offset)
         return _linear(torch.relu(h), self.fc_out)
-
-
-def first_layer_tokens(w_in: torch.Tensor, b_in: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """W_in·x + b_in (model, batch, hidden) for two-hot x given as token pairs tokens (batch, 2)."""
-    p = w_in.shape[-1] // 2
-    w_t = w_in.transpose(1, 2)  # (model, 2p, hidden)
-    return w_t[:, tokens[:, 0]] + w_t[:, tokens[:, 1] + p] + b_in.unsqueeze(1)
 
 
 def two_hot_tokens(x: torch.Tensor, p: int = P_MODADD) -> torch.Tensor | None:

@@ -282,6 +282,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+    except BrokenPipeError:  # e.g. `repro status STORE | head`
+        sys.stderr.close()
 
 
 if __name__ == "__main__":

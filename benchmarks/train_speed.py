@@ -1,0 +1,118 @@
+"""Per-model epoch time of the ensemble trainer vs a plain one-model-at-a-time PyTorch loop, single thread."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from grokcore.models import P_MODADD, model_at, scaled_init
+from grokcore.seeds import RunSeeds
+from grokcore.train import EnsembleTrainer, TrainConfig
+
+# The paper's settings (spec §3.1).
+SETTINGS = {
+    "ising": {"lr": 1e-4, "weight_decay": 0.1, "batch_size": None},
+    "modadd": {"lr": 5e-3, "weight_decay": 3e-5, "batch_size": 64},
+}
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def ising_data(seed: int, n_train: int = 300, n_test: int = 1000) -> SimpleNamespace:
+    """Random ±1 snapshots with random labels, shaped like the Ising task (the speed does not depend on them)."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 2, (n_train + n_test, 1, 16, 16), generator=gen).float() * 2 - 1
+    y = torch.randint(0, 2, (n_train + n_test,), generator=gen)
+    return SimpleNamespace(task="ising", x_train=x[:n_train], y_train=y[:n_train], x_test=x[n_train:],
+                           y_test=y[n_train:])
+
+
+def modadd_data(seed: int, n_train: int = 8939) -> SimpleNamespace:
+    """All 113² two-hot pairs (a, b) → (a+b) mod 113, split at random into n_train training rows and the rest."""
+    a, b = torch.cartesian_prod(torch.arange(P_MODADD), torch.arange(P_MODADD)).T
+    x = torch.cat([F.one_hot(a, P_MODADD), F.one_hot(b, P_MODADD)], dim=1).float()
+    y = (a + b) % P_MODADD
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    train, test = order[:n_train], order[n_train:]
+    return SimpleNamespace(task="modadd", x_train=x[train], y_train=y[train], x_test=x[test], y_test=y[test])
+
+
+def plain_training(data, alphas, seeds: RunSeeds, cfg: TrainConfig) -> None:
+    """The reference: each model alone, a standard nn.Module + torch.optim.Adam loop with the same batches and the
+    same metrics (pre-step train loss/accuracy, whole-test-set evaluation at the trainer's cadence)."""
+    size = cfg.batch_size or len(data.y_train)
+    for alpha in alphas:
+        model = model_at(cfg.task, scaled_init(cfg.task, alpha, seeds.torch("init")))
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        for epoch in range(cfg.epochs):
+            losses, correct = [], 0
+            for start in range(0, len(data.y_train), size):
+                x, y = data.x_train[start : start + size], data.y_train[start : start + size]
+                optimizer.zero_grad()
+                logits = model(x)
+                loss = F.cross_entropy(logits, y)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+                correct += (logits.argmax(dim=1) == y).sum().item()
+            if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
+                with torch.no_grad():
+                    logits = model(data.x_test)
+                    F.cross_entropy(logits, data.y_test).item(), (logits.argmax(dim=1) == data.y_test).sum().item()
+
+
+def ensemble_training(data, alphas, seeds: RunSeeds, cfg: TrainConfig) -> None:
+    """All models at once with the ensemble trainer."""
+    EnsembleTrainer(data, alphas, seeds, cfg).train_until(cfg.epochs)
+
+
+def compare(data, n_models: int, epochs: int, args) -> tuple[float, float]:
+    """Best-of-`repeats` ms per model-epoch of the plain loop and of the ensemble trainer, timed alternately
+    after one untimed warm-up epoch of each (the first touch of fresh memory is slow on some machines)."""
+    task, clock = data.task, CLOCKS[args.clock]
+    alphas = list(np.geomspace(0.5, 4.0, n_models))
+    seeds = RunSeeds.from_seed(0)
+    cfg = TrainConfig(task=task, epochs=epochs, eval_every=args.eval_every, **SETTINGS[task])
+    warm_up = TrainConfig(task=task, epochs=1, **SETTINGS[task])
+    best = {plain_training: np.inf, ensemble_training: np.inf}
+    for train in best:
+        train(data, alphas, seeds, warm_up)
+    for _ in range(args.repeats):
+        for train in best:
+            start = clock()
+            train(data, alphas, seeds, cfg)
+            best[train] = min(best[train], clock() - start)
+    return tuple(1e3 * best[train] / (n_models * epochs) for train in (plain_training, ensemble_training))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--ising-models", type=int, default=8, help="number of α values (models) for Ising")
+    parser.add_argument("--ising-epochs", type=int, default=300)
+    parser.add_argument("--modadd-models", type=int, default=4, help="number of α values (models) for mod-add")
+    parser.add_argument("--modadd-epochs", type=int, default=3)
+    parser.add_argument("--eval-every", type=int, default=1, help="test-evaluation cadence in epochs")
+    parser.add_argument("--repeats", type=int, default=2, help="best of this many timings per entry")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="wall time, or this process's CPU time (steadier on a shared machine)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat (a smoke run)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.ising_epochs, args.modadd_epochs, args.repeats = 30, 1, 1
+    torch.set_num_threads(1)
+    runs = [(ising_data(0), args.ising_models, args.ising_epochs),
+            (modadd_data(0), args.modadd_models, args.modadd_epochs)]
+    print(f"{'task':8s} {'models':>6s} {'epochs':>6s} {'plain ms':>10s} {'ensemble ms':>12s} {'ratio':>6s}")
+    for data, n_models, epochs in runs:
+        plain, ensemble = compare(data, n_models, epochs, args)
+        print(f"{data.task:8s} {n_models:6d} {epochs:6d} {plain:10.2f} {ensemble:12.2f} {plain / ensemble:6.2f}")
+    print(f"ms per model-epoch ({args.clock} clock, one thread, best of {args.repeats}); "
+          "ratio = plain / ensemble, higher is better")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Tests of the stacked-parameter networks against the single-model networks of grokcore.models."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from grokcore.ensemble import StackedNet, two_hot_tokens
+from grokcore.models import P_MODADD, PARAM_SHAPES, IsingCNN, ModAddMLP, flat_params, init_theta, model_at
+
+ALPHAS = (0.5, 1.0, 3.0)
+
+
+def stacked_theta(task: str, seed: int = 0) -> torch.Tensor:
+    """θ (model, param): independent base inits scaled by ALPHAS."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.stack([alpha * init_theta(task, gen) for alpha in ALPHAS])
+
+
+def inputs(task: str, batch: int, seed: int = 1) -> torch.Tensor:
+    """Random ±1 snapshots (batch, 1, 16, 16) or two-hot rows (batch, 226)."""
+    gen = torch.Generator().manual_seed(seed)
+    if task == "ising":
+        return torch.randint(0, 2, (batch, 1, 16, 16), generator=gen).float() * 2 - 1
+    a, b = torch.randint(0, P_MODADD, (2, batch), generator=gen)
+    return torch.cat([F.one_hot(a, P_MODADD), F.one_hot(b, P_MODADD)], dim=1).float()
+
+
+@pytest.mark.parametrize("task", ["ising", "modadd"])
+def test_parameters_have_stacked_shapes_and_names(task):
+    net = StackedNet.from_theta(task, stacked_theta(task))
+    names_shapes = [(name, tuple(p.shape)) for name, p in net.named_parameters()]
+    assert names_shapes == [(name, (len(ALPHAS), *shape)) for name, shape in PARAM_SHAPES[task]]
+    assert all(isinstance(p, torch.nn.Parameter) for p in net.parameters())
+
+
+@pytest.mark.parametrize("task", ["ising", "modadd"])
+def test_theta_round_trip_is_exact(task):
+    theta = stacked_theta(task)
+    assert torch.equal(StackedNet.from_theta(task, theta).theta(), theta)
+    assert torch.equal(StackedNet.from_theta(task, theta.numpy()).theta(), theta)
+
+
+@pytest.mark.parametrize("task", ["ising", "modadd"])
+def test_member_is_the_single_model_at_its_theta(task):
+    theta = stacked_theta(task)
+    net = StackedNet.from_theta(task, theta)
+    for i in range(len(ALPHAS)):
+        member = net.member(i)
+        assert isinstance(member, IsingCNN if task == "ising" else ModAddMLP)
+        assert torch.equal(flat_params(member), theta[i])
+
+
+@pytest.mark.parametrize("task", ["ising", "modadd"])
+@pytest.mark.parametrize("batch", [1, 37])
+def test_forward_matches_each_member(task, batch):
+    theta, x = stacked_theta(task), inputs(task, batch)
+    logits = StackedNet.from_theta(task, theta)(x)
+    expected = torch.stack([model_at(task, theta[i])(x) for i in range(len(ALPHAS))])
+    assert logits.shape == expected.shape == (len(ALPHAS), batch, 2 if task == "ising" else P_MODADD)
+    torch.testing.assert_close(logits, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("task", "as_tokens"), [("ising", False), ("modadd", False), ("modadd", True)])
+def test_gradient_of_summed_losses_is_each_members_gradient(task, as_tokens):
+    theta, x = stacked_theta(task), inputs(task, 23)
+    y = torch.arange(23) % (2 if task == "ising" else P_MODADD)
+    net = StackedNet.from_theta(task, theta)
+    logits = net(two_hot_tokens(x) if as_tokens else x)
+    sum(F.cross_entropy(logits[i], y) for i in range(len(ALPHAS))).backward()
+    stacked_grad = torch.cat([p.grad.reshape(len(ALPHAS), -1) for p in net.parameters()], dim=1)
+    for i in range(len(ALPHAS)):
+        member = model_at(task, theta[i])
+        F.cross_entropy(member(x), y).backward()
+        grad = torch.cat([p.grad.flatten() for p in member.parameters()])
+        torch.testing.assert_close(stacked_grad[i], grad, rtol=1e-5, atol=1e-6)
+
+
+def test_modadd_token_input_equals_two_hot_input():
+    theta, x = stacked_theta("modadd"), inputs("modadd", 50)
+    net = StackedNet.from_theta("modadd", theta)
+    torch.testing.assert_close(net(two_hot_tokens(x)), net(x), rtol=1e-6, atol=1e-6)
+
+
+def test_two_hot_tokens_recovers_the_pair():
+    a, b = torch.tensor([0, 5, 112]), torch.tensor([112, 5, 0])
+    x = torch.cat([F.one_hot(a, P_MODADD), F.one_hot(b, P_MODADD)], dim=1).float()
+    assert torch.equal(two_hot_tokens(x), torch.stack([a, b], dim=1))
+
+
+@pytest.mark.parametrize(
+    "x",
+    [
+        torch.zeros(3, 2 * P_MODADD),  # no ones
+        torch.ones(3, 2 * P_MODADD),  # all ones
+        torch.zeros(3, 2 * P_MODADD + 1),  # wrong width
+        torch.zeros(3, 1, 16, 16),  # not a matrix
+    ],
+)
+def test_two_hot_tokens_rejects_other_inputs(x):
+    assert two_hot_tokens(x) is None
+
+
+def test_two_hot_tokens_rejects_a_scaled_row():
+    x = inputs("modadd", 4)
+    x[2] *= 2
+    assert two_hot_tokens(x) is None
+
+
+@pytest.mark.parametrize("shape", [(6798,), (2, 6797), (2, 3, 6798)])
+def test_from_theta_rejects_bad_shapes(shape):
+    with pytest.raises(ValueError, match="shape"):
+        StackedNet.from_theta("ising", torch.zeros(shape))
+
+
+def test_from_theta_rejects_unknown_task():
+    with pytest.raises(ValueError, match="'mnist'"):
+        StackedNet.from_theta("mnist", torch.zeros(2, 10))
+
+
+@pytest.mark.parametrize("index", [-1, 3])
+def test_member_rejects_out_of_range_index(index):
+    net = StackedNet.from_theta("ising", stacked_theta("ising"))
+    with pytest.raises(ValueError, match=str(index)):
+        net.member(index)

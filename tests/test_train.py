@@ -1,0 +1,309 @@
+"""Tests of the ensemble trainer against plain one-model-at-a-time PyTorch training."""
+
+from __future__ import annotations
+
+import io
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from grokcore.models import P_MODADD, flat_params, model_at, scaled_init
+from grokcore.seeds import RunSeeds
+from grokcore.train import METRICS, EnsembleTrainer, TrainConfig
+
+ALPHAS = (0.5, 1.0, 2.0)
+SEEDS = RunSeeds(data=0, init=1, batch=2, fisher=3)
+SETTINGS = {
+    "ising": {"lr": 1e-3, "weight_decay": 0.1, "batch_size": None},
+    "modadd": {"lr": 5e-3, "weight_decay": 3e-5, "batch_size": 64},
+}
+
+
+def split(task: str, x: torch.Tensor, y: torch.Tensor, n_train: int) -> SimpleNamespace:
+    """A TaskData-like object: the first n_train rows train, the rest test."""
+    return SimpleNamespace(task=task, x_train=x[:n_train], y_train=y[:n_train], x_test=x[n_train:], y_test=y[n_train:])
+
+
+def ising_data(n_train: int = 150, n_test: int = 130, seed: int = 0) -> SimpleNamespace:
+    """TaskData-like random ±1 snapshots, labelled by the sign of the magnetisation (a learnable rule)."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 2, (n_train + n_test, 1, 16, 16), generator=gen).float() * 2 - 1
+    y = (x.sum(dim=(1, 2, 3)) > 0).long()
+    return split("ising", x, y, n_train)
+
+
+def modadd_data(n_train: int = 200, n_test: int = 100, seed: int = 0) -> SimpleNamespace:
+    """TaskData-like two-hot rows of random pairs (a, b) → (a+b) mod 113 (a subset, to stay fast)."""
+    pairs = torch.randperm(P_MODADD**2, generator=torch.Generator().manual_seed(seed))[: n_train + n_test]
+    a, b = pairs // P_MODADD, pairs % P_MODADD
+    x = torch.cat([F.one_hot(a, P_MODADD), F.one_hot(b, P_MODADD)], dim=1).float()
+    y = (a + b) % P_MODADD
+    return split("modadd", x, y, n_train)
+
+
+# Small splits and few epochs keep the module fast; the Ising splits span two forward chunks (CHUNK_ROWS) and
+# the mod-add split ends with a short batch.
+DATA = {"ising": ising_data(), "modadd": modadd_data()}
+
+
+def config(task: str, epochs: int = 4, **overrides) -> TrainConfig:
+    return TrainConfig(task=task, epochs=epochs, **{**SETTINGS[task], **overrides})
+
+
+def plain_training(data, alpha: float, seeds: RunSeeds, cfg: TrainConfig) -> tuple[np.ndarray, dict]:
+    """One model, plain nn.Module + torch.optim.Adam, the trainer's batches and metric definitions.
+
+    Returns θ after training (param,) and the metrics, each (epoch,).
+    """
+    model = model_at(cfg.task, scaled_init(cfg.task, alpha, seeds.torch("init")))
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    batch_gen = seeds.torch("batch")
+    n, size = len(data.y_train), cfg.batch_size or len(data.y_train)
+    metrics = {name: np.full(cfg.epochs, np.nan) for name in METRICS}
+    for epoch in range(cfg.epochs):
+        order = torch.randperm(n, generator=batch_gen) if cfg.shuffle and size < n else torch.arange(n)
+        losses, correct = [], 0
+        for start in range(0, n, size):
+            index = order[start : start + size]
+            x, y = data.x_train[index], data.y_train[index]
+            optimizer.zero_grad()
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            correct += (logits.argmax(dim=1) == y).sum().item()
+        metrics["train_loss"][epoch], metrics["train_acc"][epoch] = np.mean(losses), correct / n
+        if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
+            with torch.no_grad():
+                logits = model(data.x_test)
+            metrics["test_loss"][epoch] = F.cross_entropy(logits, data.y_test).item()
+            metrics["test_acc"][epoch] = (logits.argmax(dim=1) == data.y_test).double().mean().item()
+    return flat_params(model).numpy(), metrics
+
+
+def assert_same_parameters(actual: np.ndarray, desired: np.ndarray, lr: float) -> None:
+    """θ agrees to float round-off: nearly all entries to 1e-6. Where a gradient is near zero, Adam's m/√v
+    turns its round-off into an O(1) relative change of a step, so the rare outliers are bounded by lr/100."""
+    diff = np.abs(actual - desired)
+    assert np.quantile(diff, 0.999) < 1e-6
+    np.testing.assert_allclose(actual, desired, rtol=0, atol=lr / 100)
+
+
+@pytest.mark.parametrize(
+    ("task", "overrides"),
+    [
+        ("ising", {}),
+        ("ising", {"batch_size": 64}),  # minibatches for Ising too
+        ("modadd", {}),
+        ("modadd", {"shuffle": True}),
+        ("modadd", {"eval_every": 2}),
+    ],
+)
+def test_ensemble_matches_separate_plain_training(task, overrides):
+    cfg = config(task, epochs=4 if task == "ising" else 3, **overrides)
+    trainer = EnsembleTrainer(DATA[task], ALPHAS, SEEDS, cfg)
+    trainer.train_until(cfg.epochs)
+    theta, metrics = trainer.theta(), trainer.metrics()
+    for i, alpha in enumerate(ALPHAS):
+        plain_theta, plain_metrics = plain_training(DATA[task], alpha, SEEDS, cfg)
+        assert_same_parameters(theta[i], plain_theta, cfg.lr)
+        for name in METRICS:
+            np.testing.assert_allclose(metrics[name][i], plain_metrics[name], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("task", ["ising", "modadd"])
+def test_checkpoint_zero_is_alpha_times_base_init(task):
+    trainer = EnsembleTrainer(DATA[task], ALPHAS, SEEDS, config(task))
+    assert trainer.epoch == 0 and trainer.n_models == len(ALPHAS)
+    for i, alpha in enumerate(ALPHAS):
+        np.testing.assert_array_equal(trainer.theta()[i], scaled_init(task, alpha, SEEDS.torch("init")).numpy())
+    assert trainer.theta().dtype == np.float32
+
+
+def test_models_of_different_seeds_start_apart():
+    other = RunSeeds(data=0, init=9, batch=2, fisher=3)
+    first = EnsembleTrainer(DATA["ising"], [1.0], SEEDS, config("ising")).theta()
+    second = EnsembleTrainer(DATA["ising"], [1.0], other, config("ising")).theta()
+    assert not np.array_equal(first, second)
+
+
+@pytest.mark.parametrize(("task", "shuffle"), [("ising", False), ("modadd", False), ("modadd", True)])
+def test_resume_from_state_dict_is_bit_identical(task, shuffle):
+    cfg = config(task, epochs=5 if task == "ising" else 3, shuffle=shuffle)
+    straight = EnsembleTrainer(DATA[task], ALPHAS, SEEDS, cfg)
+    straight.train_until(cfg.epochs)
+
+    first = EnsembleTrainer(DATA[task], ALPHAS, SEEDS, cfg)
+    first.train_until(2)
+    state = first.state_dict()
+    resumed = EnsembleTrainer(DATA[task], ALPHAS, SEEDS, cfg)
+    resumed.load_state_dict(state)
+    assert resumed.epoch == 2
+    resumed.train_until(cfg.epochs)
+
+    final, final_resumed = straight.state_dict(), resumed.state_dict()
+    assert final.keys() == final_resumed.keys()
+    for key in final:
+        np.testing.assert_array_equal(final_resumed[key], final[key], err_msg=key)
+
+
+def test_state_dict_holds_adam_state_in_parameter_layout():
+    cfg = config("modadd", epochs=1)
+    trainer = EnsembleTrainer(DATA["modadd"], ALPHAS, SEEDS, cfg)
+    state = trainer.state_dict()
+    assert state["adam_step"] == 0 and state["epoch"] == 0
+    assert not state["exp_avg"].any() and not state["exp_avg_sq"].any()
+    trainer.train_until(1)
+    state = trainer.state_dict()
+    n_batches = math.ceil(200 / 64)
+    assert state["adam_step"] == n_batches and state["epoch"] == 1
+    for key in ("theta", "exp_avg", "exp_avg_sq"):
+        assert state[key].shape == (len(ALPHAS), 174193) and state[key].dtype == np.float32
+    # Adam's moments equal those of a plain single-model Adam run, tensor by tensor in θ's layout.
+    model = model_at("modadd", scaled_init("modadd", ALPHAS[1], SEEDS.torch("init")))
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    data = DATA["modadd"]
+    for start in range(0, 200, 64):
+        optimizer.zero_grad()
+        F.cross_entropy(model(data.x_train[start : start + 64]), data.y_train[start : start + 64]).backward()
+        optimizer.step()
+    for key in ("exp_avg", "exp_avg_sq"):
+        plain = torch.cat([optimizer.state[p][key].flatten() for p in model.parameters()]).numpy()
+        np.testing.assert_allclose(state[key][1], plain, rtol=1e-4, atol=1e-9 if key == "exp_avg" else 1e-12)
+
+
+def test_state_dict_at_epoch_zero_resumes_to_the_same_run():
+    cfg = config("ising", epochs=3)
+    straight = EnsembleTrainer(DATA["ising"], ALPHAS, SEEDS, cfg)
+    state = straight.state_dict()
+    straight.train_until(3)
+    resumed = EnsembleTrainer(DATA["ising"], ALPHAS, SEEDS, cfg)
+    resumed.train_until(1)
+    resumed.load_state_dict(state)
+    assert resumed.epoch == 0 and np.isnan(resumed.metrics()["train_loss"]).all()
+    resumed.train_until(3)
+    np.testing.assert_array_equal(resumed.theta(), straight.theta())
+
+
+def test_load_state_dict_rejects_other_weight_multipliers():
+    cfg = config("ising")
+    state = EnsembleTrainer(DATA["ising"], ALPHAS, SEEDS, cfg).state_dict()
+    with pytest.raises(ValueError, match="weight multipliers"):
+        EnsembleTrainer(DATA["ising"], [0.5, 1.0, 4.0], SEEDS, cfg).load_state_dict(state)
+
+
+def test_shuffle_changes_minibatch_training_only():
+    results = {}
+    for task in ("ising", "modadd"):
+        for shuffle in (False, True):
+            trainer = EnsembleTrainer(DATA[task], ALPHAS[:1], SEEDS, config(task, epochs=2, shuffle=shuffle))
+            trainer.train_until(2)
+            results[task, shuffle] = trainer.theta()
+    # A full batch is never permuted; minibatches are.
+    np.testing.assert_array_equal(results["ising", True], results["ising", False])
+    assert not np.allclose(results["modadd", True], results["modadd", False])
+
+
+def test_shuffled_order_depends_on_the_batch_seed():
+    thetas = []
+    for batch_seed in (2, 5):
+        seeds = RunSeeds(data=0, init=1, batch=batch_seed, fisher=3)
+        trainer = EnsembleTrainer(DATA["modadd"], ALPHAS[:1], seeds, config("modadd", epochs=1, shuffle=True))
+        trainer.train_until(1)
+        thetas.append(trainer.theta())
+    assert not np.allclose(*thetas)
+
+
+def test_metrics_are_nan_where_not_run_or_not_evaluated():
+    cfg = config("ising", epochs=7, eval_every=3)
+    trainer = EnsembleTrainer(DATA["ising"], ALPHAS, SEEDS, cfg)
+    trainer.train_until(5)
+    metrics = trainer.metrics()
+    assert all(values.shape == (len(ALPHAS), 7) and values.dtype == np.float32 for values in metrics.values())
+    ran = np.arange(7) < 5
+    assert np.isfinite(metrics["train_loss"][:, ran]).all() and np.isnan(metrics["train_loss"][:, ~ran]).all()
+    assert np.isfinite(metrics["train_acc"][:, ran]).all()
+    assert np.isfinite(metrics["test_acc"][:, 2]).all()
+    assert np.isnan(np.delete(metrics["test_acc"], 2, axis=1)).all()
+    trainer.train_until(7)
+    evaluated = np.isfinite(trainer.metrics()["test_loss"]).all(axis=0)
+    np.testing.assert_array_equal(np.flatnonzero(evaluated), [2, 5, 6])  # every 3 epochs, and the last
+
+
+def test_full_batch_train_metrics_are_the_loss_at_the_start_of_the_epoch():
+    trainer = EnsembleTrainer(DATA["ising"], ALPHAS, SEEDS, config("ising", epochs=2))
+    data = DATA["ising"]
+    expected = []
+    for _ in range(2):
+        with torch.no_grad():
+            logits = trainer.member(1)(data.x_train)
+        expected.append(F.cross_entropy(logits, data.y_train).item())
+        trainer.train_until(trainer.epoch + 1)
+    np.testing.assert_allclose(trainer.metrics()["train_loss"][1], expected, rtol=1e-6)
+
+
+def test_train_until_advances_a_given_progress_bar():
+    trainer = EnsembleTrainer(DATA["ising"], ALPHAS, SEEDS, config("ising", epochs=3))
+    with tqdm(total=3, file=io.StringIO()) as bar:
+        trainer.train_until(2, progress=bar)
+        assert bar.n == 2
+    trainer.train_until(3, progress=True)
+    assert trainer.epoch == 3
+
+
+@pytest.mark.parametrize("epoch", [0, 4, 1.5, True])  # behind the trainer, past the run, not an int
+def test_train_until_rejects_epochs_outside_the_run(epoch):
+    trainer = EnsembleTrainer(DATA["ising"], ALPHAS, SEEDS, config("ising", epochs=3))
+    trainer.train_until(1)
+    with pytest.raises(ValueError, match="epoch"):
+        trainer.train_until(epoch)
+
+
+@pytest.mark.parametrize("alphas", [[], [1.0, 0.0], [-1.0], [math.nan], [[1.0, 2.0]]])
+def test_trainer_rejects_bad_weight_multipliers(alphas):
+    with pytest.raises(ValueError, match="weight_multipliers"):
+        EnsembleTrainer(DATA["ising"], alphas, SEEDS, config("ising"))
+
+
+def test_trainer_rejects_data_of_another_task():
+    with pytest.raises(ValueError, match="'modadd'"):
+        EnsembleTrainer(DATA["modadd"], ALPHAS, SEEDS, config("ising"))
+
+
+def test_member_is_a_standalone_copy():
+    trainer = EnsembleTrainer(DATA["ising"], ALPHAS, SEEDS, config("ising", epochs=2))
+    member = trainer.member(2)
+    trainer.train_until(2)
+    np.testing.assert_array_equal(flat_params(member).numpy(), scaled_init("ising", 2.0, SEEDS.torch("init")).numpy())
+    np.testing.assert_array_equal(flat_params(trainer.member(2)).numpy(), trainer.theta()[2])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "bad"),
+    [
+        ({"task": "mnist"}, "'mnist'"),
+        ({"epochs": 0}, "epochs"),
+        ({"epochs": 2.0}, "epochs"),
+        ({"lr": 0.0}, "lr"),
+        ({"lr": math.inf}, "lr"),
+        ({"weight_decay": -0.1}, "weight_decay"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"eval_every": 0}, "eval_every"),
+        ({"shuffle": 1}, "shuffle"),
+        ({"device": "gpu0"}, "device"),
+    ],
+)
+def test_config_rejects_bad_values(overrides, bad):
+    kwargs = {"task": "ising", "epochs": 3, "lr": 1e-3, "weight_decay": 0.1, **overrides}
+    with pytest.raises(ValueError, match=bad):
+        TrainConfig(**kwargs)
+
+
+def test_config_accepts_cuda_device_name_without_a_gpu():
+    assert TrainConfig(task="ising", epochs=1, lr=1e-3, weight_decay=0.0, device="cuda").device == "cuda"
