@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SCALE ?= quick
 
-.PHONY: help reproduce test bench clean
+.PHONY: help reproduce figures test bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -19,6 +19,9 @@ $(STAMP): requirements.lock pyproject.toml
 
 reproduce: $(STAMP)  ## Ising data, every experiment, every figure and the claims report (SCALE=quick|full)
 	$(VENV)/bin/repro reproduce --scale $(SCALE)
+
+figures: $(STAMP)  ## re-render every figure and the claims report from existing stores (SCALE=quick|full)
+	$(VENV)/bin/repro figures --scale $(SCALE)
 
 test: $(STAMP)  ## run the test suite (installs the pinned environment first)
 	$(PY) -m pytest -q
