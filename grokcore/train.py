@@ -191,6 +191,7 @@ class EnsembleTrainer:
         return sum(ce_sums[1:], ce_sums[0]), sum(hits[1:], hits[0])
 
     def _step(self) -> None:
+        """One Adam step on the optimiser leaves, which see each parameter's gradient in their memory order."""
         for p, leaf, order in self._leaves:
             if leaf is not p:
                 leaf.grad = p.grad.permute(order)
