@@ -5,7 +5,8 @@ from __future__ import annotations
 import matplotlib as mpl
 import numpy as np
 
-ALPHA_CMAP = mpl.colormaps["coolwarm"]
+# Blue → purple → red with no pale middle, so every α of a grid stays visible on white (redder = larger).
+ALPHA_CMAP = mpl.colors.LinearSegmentedColormap.from_list("alpha", ["#2b5fad", "#7d3c98", "#d62728"])
 GROK_COLOR, LEARN_COLOR = "#c0392b", "#2e6bb0"
 
 
@@ -31,4 +32,5 @@ def alpha_colorbar(fig, axes, alphas, label: str = "weight multiplier α") -> No
 def panel_labels(axes) -> None:
     """(a), (b), … in the top-left corner of each axis, as in the paper."""
     for i, ax in enumerate(np.ravel(axes)):
-        ax.text(0.02, 0.97, f"({chr(97 + i)})", transform=ax.transAxes, va="top", fontweight="bold")
+        ax.text(0.02, 0.97, f"({chr(97 + i)})", transform=ax.transAxes, va="top", fontweight="bold",
+                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
