@@ -19,3 +19,12 @@ def test_readme_example_runs(tiny_context, tmp_path, monkeypatch, capsys):
     exec(compile(readme_example().replace('scale="quick"', 'scale="tiny"'), "README.md", "exec"), {})
     assert "final test accuracy: learning" in capsys.readouterr().out
     assert (tmp_path / "ipr.png").stat().st_size > 0
+
+
+def test_readme_lists_every_figure():
+    from repro.figures.pipeline import load_figure_modules
+    from repro.figures.registry import REGISTRY
+
+    load_figure_modules()
+    text = README.read_text()
+    assert all(f"| {name} |" in text for name in REGISTRY), "a registered figure is missing from the README table"
