@@ -86,7 +86,7 @@ def cmd_train(args) -> None:
     out = str(args.out)
     data = prepare_data(exp, args.data_dir)
     ensure_store(exp, out, data)
-    result = train_cells(exp, out, data, 0, tuple(range(len(exp.weight_multipliers))))
+    result = train_cells(exp, out, data, 0, tuple(range(len(exp.weight_multipliers))), progress=True)
     from grokcore import store
 
     store.consolidate(out)

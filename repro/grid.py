@@ -69,7 +69,7 @@ def train_config(exp: Experiment):
 
 
 def train_cells(exp: Experiment, store_path: str, data: DataRef, seed_index: int,
-                alpha_indices: tuple[int, ...]) -> dict:
+                alpha_indices: tuple[int, ...], progress: bool = False) -> dict:
     """One Dask task: train the α values `alpha_indices` of one seed as an ensemble, writing each checkpoint.
 
     Resumes from the store's last committed checkpoint, so a rerun after a crash gives the same numbers.
@@ -110,11 +110,15 @@ def train_cells(exp: Experiment, store_path: str, data: DataRef, seed_index: int
     else:
         state = writer.read_resume_state(checkpoints.index(resumed_from), _rng_state_bytes())
         trainer.load_state_dict({**state, "weight_multipliers": np.asarray(alphas)})
-    for index, epoch in enumerate(checkpoints):
-        if epoch > trainer.epoch:
-            start = trainer.epoch
-            trainer.train_until(epoch)
-            save(index, start)
+    from tqdm import tqdm
+
+    with tqdm(total=exp.epochs, initial=trainer.epoch, unit="epoch", disable=not progress) as bar:
+        for index, epoch in enumerate(checkpoints):
+            if epoch > trainer.epoch:
+                start = trainer.epoch
+                trainer.train_until(epoch)
+                save(index, start)
+                bar.update(trainer.epoch - start)
     return {"seed": seed, "alphas": alphas, "resumed_from": resumed_from, "trained": True,
             "final_test_acc": trainer.metrics()["test_acc"][:, -1].tolist()}
 
