@@ -54,7 +54,9 @@ def task_data(exp: Experiment, data: DataRef, seed: int):
         return modadd_task_data(seed, split_sizes=exp.data.split_sizes)
     import xarray as xr
 
-    ds = xr.open_zarr(data.ising_path, consolidated=None)
+    # Without dask: inside a worker, reading a dask array would submit a nested computation to the cluster,
+    # which waits for a free worker slot (there is none while every worker trains).
+    ds = xr.open_zarr(data.ising_path, consolidated=None, chunks=None)
     return ising_task_data(ds, seed, n_train=exp.data.n_train, n_test=exp.data.n_test,
                            stratified=exp.data.stratified)
 
@@ -74,13 +76,19 @@ def train_cells(exp: Experiment, store_path: str, data: DataRef, seed_index: int
 
     Resumes from the store's last committed checkpoint, so a rerun after a crash gives the same numbers.
     """
+    import dask
     import torch
 
+    torch.set_num_threads(1)
+    with dask.config.set(scheduler="synchronous"):  # never submit nested work to the cluster from a task
+        return _train_cells(exp, store_path, data, seed_index, alpha_indices, progress)
+
+
+def _train_cells(exp, store_path, data, seed_index, alpha_indices, progress) -> dict:
     from grokcore.fisher import fim_diag, fisher_samples
     from grokcore.seeds import RunSeeds
     from grokcore.train import EnsembleTrainer
 
-    torch.set_num_threads(1)
     seed = exp.seeds[seed_index]
     alphas = [exp.weight_multipliers[i] for i in alpha_indices]
     writer = st.CellWriter(store_path, slice(alpha_indices[0], alpha_indices[-1] + 1), seed_index)
