@@ -249,6 +249,6 @@ def run_experiment(exp: Experiment, store_path: str | None = None, client=None, 
     st.consolidate(store_path)
     status = st.cell_status(store_path)
     finished = int((status == exp.epochs).sum())
-    echo(f"  wrote {store_path}: {finished}/{n_cells} cells finished "
+    echo(f"  {store_path}: {finished}/{n_cells} cells finished "
          f"(α = {list(exp.weight_multipliers)}, seeds = {list(exp.seeds)}, {exp.epochs} epochs)")
     return store_path
