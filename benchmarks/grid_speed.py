@@ -57,7 +57,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, default=2, help="engine worker processes (default 2)")
     parser.add_argument("--ising-epochs", type=int, default=300)
-    parser.add_argument("--modadd-epochs", type=int, default=2)
+    parser.add_argument("--modadd-epochs", type=int, default=10)
     parser.add_argument("--alphas", type=int, default=4, help="α values per grid")
     parser.add_argument("--seeds", type=int, default=2, help="seeds per grid")
     args = parser.parse_args(argv)
