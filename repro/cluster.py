@@ -8,16 +8,20 @@ from pathlib import Path
 
 import dask
 
-# The nanny's default pre-spawn environment sets MALLOC_TRIM_THRESHOLD_, which made torch training in
-# workers 1.8-3× slower (engineering notes); keep only the single-thread settings.
-WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-              "NUMBA_NUM_THREADS": "1"}
+# Workers run one single-threaded task at a time. The nanny's default pre-spawn environment also sets
+# MALLOC_TRIM_THRESHOLD_, which made torch training in workers 1.8-3× slower (engineering notes); ours drops it.
+# The nanny applies pre-spawn variables to its *own* process too (os.environ.update before spawning), so
+# NUMBA_NUM_THREADS, which would cap the client's Monte Carlo threads, is set inside the workers only.
+PRE_SPAWN_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+WORKER_ONLY_ENV = {"NUMBA_NUM_THREADS": "1"}
+WORKER_ENV = {**PRE_SPAWN_ENV, **WORKER_ONLY_ENV}
 CLUSTERS = ("local", "slurm")
 
 
 def configure_workers() -> None:
     """Set the worker environment and scheduling policy before any cluster is created."""
-    dask.config.set({"distributed.nanny.pre-spawn-environ": dict(WORKER_ENV),
+    dask.config.set({"distributed.nanny.pre-spawn-environ": dict(PRE_SPAWN_ENV),
+                     "distributed.nanny.environ": dict(WORKER_ONLY_ENV),
                      "distributed.worker.daemon": False,
                      # The default 1.1 lets a one-thread worker take two tasks at once while another worker
                      # idles; our tasks run for minutes to hours, so hand out exactly one per thread.

@@ -1,5 +1,7 @@
 """Tests of the Dask client set-up: worker environment, the embedded cluster, SLURM job scripts."""
 
+import os
+
 import dask
 import pytest
 
@@ -13,11 +15,14 @@ def test_worker_environment_drops_malloc_trim_and_pins_one_thread():
     assert dask.config.get("distributed.scheduler.worker-saturation") == 1.0
 
 
-def test_embedded_cluster_listens_on_loopback_only():
+def test_embedded_cluster_listens_on_loopback_only_and_pins_worker_threads():
     with connect(n_workers=1, dashboard_address=None) as client:
         assert client.scheduler.address.startswith("tcp://127.0.0.1:")
-        assert set(client.run(lambda: __import__("os").environ["OMP_NUM_THREADS"]).values()) == {"1"}
+        env = next(iter(client.run(lambda: dict(__import__("os").environ)).values()))
+        assert all(env[key] == value for key, value in WORKER_ENV.items())
         client.cluster.close()
+    # the client process keeps its own Monte Carlo threads (the nanny leaks pre-spawn variables into it)
+    assert "NUMBA_NUM_THREADS" not in os.environ or os.environ["NUMBA_NUM_THREADS"] != "1"
 
 
 def test_unknown_cluster_is_named():
