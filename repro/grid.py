@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import os
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -234,8 +235,11 @@ def run_experiment(exp: Experiment, store_path: str | None = None, client=None, 
             client = client()
         echo(f"  Dask dashboard: {client.dashboard_link}")
         resources = {"GPU": 1} if exp.device == "cuda" else None
+        # Readable keys for the dashboard, unique per call: a key still held by the client would return the
+        # earlier result instead of training (e.g. the same experiment written to another store).
+        run_id = uuid.uuid4().hex[:8]
         futures = [client.submit(train_cells, exp, store_path, data, s, group, pure=False, retries=2,
-                                 resources=resources, key=f"{exp.name}-seed{exp.seeds[s]}-a{group[0]}")
+                                 resources=resources, key=f"{exp.name}-seed{exp.seeds[s]}-a{group[0]}-{run_id}")
                    for s, group in tasks]
         try:
             with tqdm(total=n_todo, unit="cell", desc=exp.name, disable=not progress) as bar:

@@ -195,3 +195,14 @@ def test_grid_through_external_scheduler_and_worker_processes(tmp_path, monkeypa
         for process in processes[::-1]:
             process.terminate()
             process.wait(timeout=30)
+
+
+def test_same_experiment_into_two_stores_trains_both(client, tmp_path, monkeypatch):
+    """Task keys are unique per run: Dask returns a still-held key's earlier result instead of training."""
+    keys, submit = [], client.submit
+    monkeypatch.setattr(client, "submit", lambda *a, **kw: keys.append(kw["key"]) or submit(*a, **kw))
+    exp = small_experiment(epochs=2)
+    for name in ("first.zarr", "second.zarr"):
+        path = run_experiment(exp, str(tmp_path / name), client=client, progress=False, echo=lambda *_: None)
+        assert (st.cell_status(path).values == 2).all(), name
+    assert len(keys) == 4 and len(set(keys)) == 4
