@@ -83,6 +83,20 @@ class Experiment:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
+    @classmethod
+    def from_dict(cls, config: dict) -> Experiment:
+        """Inverse of `to_dict` (a store's `config` attribute, which omits the device, gives device 'cpu')."""
+        fields = {**config, "device": config.get("device", "cpu")}
+        fields.update(
+            data=DataSpec(**_tuples(config["data"])),
+            fisher=FisherSpec(**config["fisher"]),
+            figures=tuple(config["figures"]),
+            weight_multipliers=tuple(config["weight_multipliers"]),
+            seeds=tuple(config["seeds"]),
+            checkpoint_segments=tuple(tuple(seg) for seg in config["checkpoint_segments"]),
+        )
+        return cls(**fields)
+
 
 def experiment_names() -> list[str]:
     """Names of the experiments defined in repro/experiments/."""

@@ -244,7 +244,6 @@ def run_experiment(exp: Experiment, store_path: str | None = None, client=None, 
         try:
             with tqdm(total=n_todo, unit="cell", desc=exp.name, disable=not progress) as bar:
                 for future in as_completed(futures):
-                    future.result()
                     bar.update(len(future.result()["alphas"]))
         except KeyboardInterrupt:
             client.cancel(futures)

@@ -72,9 +72,13 @@ class Context:
         return self._cache[experiment]
 
     def experiment(self, experiment: str):
-        """The Experiment config a store was written with (rebuilt from its attributes)."""
-        from repro.config import load_experiment
+        """The Experiment config of `experiment` at this scale: the one its store was written with, or the
+        definition in repro/experiments/ if it has no store yet (Table 1 and Fig 1 need no results)."""
+        from repro.config import Experiment, load_experiment
 
+        path = st.default_store_path(experiment, self.scale, self.results_dir)
+        if st.store_exists(path):
+            return Experiment.from_dict(st.read_attrs(path)["config"])
         return load_experiment(experiment, self.scale)
 
     def task_data(self, experiment: str, seed: int):
