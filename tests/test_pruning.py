@@ -217,3 +217,22 @@ def test_modadd_pruning_curve_endpoints():
         logits = model_at("modadd", theta)(x)
     assert curve.loss[0] == pytest.approx(torch.nn.functional.cross_entropy(logits, (a + b) % 113).item(), rel=1e-5)
     assert curve.loss[1] == pytest.approx(np.log(113))  # all weights zero, biases zero: uniform logits
+
+
+@pytest.mark.parametrize("inputs", ["two_hot", "dense"])
+def test_modadd_evaluation_matches_the_model_forward(inputs):
+    """Two-hot inputs take the gather path, any other input the plain forward; both must equal the model."""
+    thetas = np.stack([init_theta("modadd", torch.Generator().manual_seed(s)).numpy() for s in range(3)])
+    a, b = torch.randint(0, 113, (2, 30), generator=GEN)
+    x = torch.zeros(30, 226)
+    x[torch.arange(30), a] = 1
+    x[torch.arange(30), 113 + b] = 1
+    if inputs == "dense":
+        x = torch.randn(30, 226, generator=GEN)
+    y = (a + b) % 113
+    loss, acc = evaluate_thetas("modadd", thetas, x, y, chunk_size=2)
+    for k, theta in enumerate(thetas):
+        with torch.no_grad():
+            logits = model_at("modadd", theta)(x)
+        assert loss[k] == pytest.approx(torch.nn.functional.cross_entropy(logits, y).item(), rel=1e-5)
+        assert acc[k] == (logits.argmax(1) == y).double().mean().item()

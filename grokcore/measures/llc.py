@@ -58,13 +58,12 @@ def local_learning_coefficient(
         batch = torch.randint(n, (batch_size,), generator=generator)
         loss = loss_fn(functional_call(model, w, (x[batch],)), y[batch])
         chain[step] = float(loss.detach())
-        pull = sum(((p - w_star[name]) ** 2).sum() for name, p in w.items())
-        decay = sum((p**2).sum() for p in w.values())
-        objective = gamma / 2 * pull + nbeta * (loss + weight_decay / 2 * decay)
-        grads = torch.autograd.grad(objective, list(w.values()))
+        grads = torch.autograd.grad(loss, list(w.values()))
         with torch.no_grad():
-            for p, grad in zip(w.values(), grads, strict=True):
+            for (name, p), grad in zip(w.items(), grads, strict=True):
+                # the quadratic terms' gradients, γ(w − w*) and nβ·wd·w, written out rather than taped
+                drift = gamma * (p - w_star[name]) + nbeta * (grad + weight_decay * p)
                 noise = torch.randn(p.shape, generator=generator, dtype=p.dtype)
-                p.add_(-epsilon / 2 * grad + math.sqrt(epsilon) * noise.to(p.device))
+                p.add_(-epsilon / 2 * drift + math.sqrt(epsilon) * noise.to(p.device))
     llc = nbeta * (chain[n_steps // 4 :].mean() - init_loss)
     return LLCEstimate(float(llc), chain, init_loss)

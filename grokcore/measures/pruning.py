@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -97,18 +98,45 @@ def fisher_order(task: str, fim_diag, tensor: str | None = None) -> PruneOrder:
     return _order_groups(fim_diag, [np.arange(span.start, span.stop)])
 
 
+def _two_hot_columns(x: torch.Tensor) -> torch.Tensor | None:
+    """Column indices (sample, 2) of the two ones in each row of x (sample, 2p); None unless x is two-hot."""
+    if x.ndim != 2 or not (((x == 0) | (x == 1)).all() and (x.sum(1) == 2).all()):
+        return None
+    return x.nonzero()[:, 1].view(-1, 2)  # nonzero lists row by row, columns ascending
+
+
+def _modadd_logits(params: dict, columns: torch.Tensor) -> torch.Tensor:
+    """Mod-add MLP logits (sample, p) of one model from its two-hot inputs' columns (sample, 2).
+
+    A two-hot input's first layer is the sum of two weight columns: the gather (embedding_bag) is ~5× faster
+    than the (sample, 2p) matmul, and equal to it up to float round-off.
+    """
+    hidden = torch.nn.functional.embedding_bag(columns, params["fc_in.weight"].T.contiguous(), mode="sum")
+    hidden = hidden.add_(params["fc_in.bias"]).relu_()
+    return torch.addmm(params["fc_out.bias"], hidden, params["fc_out.weight"].T)
+
+
+def _logits_function(task: str, x: torch.Tensor, device) -> Callable[[dict], torch.Tensor]:
+    """params {name: (model, *shape)} -> logits (model, sample, class) on the fixed inputs x."""
+    columns = _two_hot_columns(x) if task == "modadd" else None
+    if columns is not None:
+        return lambda params: torch.stack([_modadd_logits({name: value[i] for name, value in params.items()},
+                                                          columns) for i in range(len(params["fc_in.bias"]))])
+    model = build_model(task).to(device)
+    return vmap(lambda params: functional_call(model, params, (x,)))
+
+
 def evaluate_thetas(task: str, thetas, x, y, chunk_size: int = 16,
                     device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Test loss (mean cross entropy) and accuracy of many parameter vectors: thetas (model, param) -> (model,) ×2.
 
     x (sample, ...) float inputs, y (sample,) int labels. Models are evaluated `chunk_size` at a time with
-    torch.func.vmap over one network, on `device`.
+    torch.func.vmap over one network, on `device`; two-hot mod-add inputs take a gather for the first layer.
     """
     thetas = torch.as_tensor(np.asarray(thetas), dtype=torch.float32, device=device)
     x = torch.as_tensor(x, dtype=torch.float32).to(device)
     y = torch.as_tensor(y, dtype=torch.int64).to(device)
-    model = build_model(task).to(device)
-    logits_of = vmap(lambda params: functional_call(model, params, (x,)))
+    logits_of = _logits_function(task, x, device)
     losses, accs = [], []
     with torch.no_grad():
         for chunk in torch.split(thetas, chunk_size):
