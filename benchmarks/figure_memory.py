@@ -1,0 +1,145 @@
+"""Peak memory of a full-scale figure pass (Figs 1-34, Table 1, claims) over stores of the full grid's shape.
+
+Full-scale training takes hours, so the stores are built from finished quick-scale runs stretched onto the
+full grid: each full cell (α, seed) copies the quick cell of the nearest α (on a log scale) and of seed
+`seed mod n_quick_seeds`, and full epoch e reads quick epoch ⌊e·E_quick/E_full⌋ (metrics) or the nearest
+quick checkpoint (θ and the Fisher diagonal). Memory depends on the arrays' shapes and chunks, which are the
+full ones; the numbers drawn are NOT full-scale results, and the figures go to a temporary folder.
+SGLD chains are shortened to --llc-steps (a chain's memory does not depend on its length).
+
+Usage: .venv/bin/python benchmarks/figure_memory.py [--work DIR] [--llc-steps 200] [--figures fig06,fig08]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from grokcore import store as st
+from repro.config import load_experiment
+from repro.figures.pipeline import load_figure_modules
+from repro.grid import ensure_store, prepare_data
+
+EXPERIMENTS = ("ising-main", "modadd-main", "modadd-dynamics", "modadd-bs200", "modadd-wd")
+LIMIT_MB = 4096  # the issue's bound on a full-scale figure pass
+
+
+def nearest_index(values, targets, log: bool = False) -> np.ndarray:
+    """Index into `values` (sorted) of the element nearest each target: (target,) -> (target,) int."""
+    values, targets = np.asarray(values, dtype=float), np.asarray(targets, dtype=float)
+    if log:
+        values, targets = np.log(values), np.log(targets)
+    return np.abs(values[None, :] - targets[:, None]).argmin(axis=1)
+
+
+def stretch_store(experiment: str, source_dir: str, results_dir: str | Path, data_dir: str,
+                  source_scale: str = "quick", scale: str = "full") -> str:
+    """Write results_dir/<experiment>-<scale>.zarr from the finished store of source_scale; returns its path."""
+    full = load_experiment(experiment, scale)
+    source_path = st.default_store_path(experiment, source_scale, source_dir)
+    if not st.store_exists(source_path) or not (st.cell_status(source_path) >= 0).all():
+        raise SystemExit(f"{source_path} is missing or unfinished: run `repro run {experiment} "
+                         f"--scale {source_scale}`")
+    path = st.default_store_path(experiment, scale, results_dir)
+    ensure_store(full, path, prepare_data(full, data_dir, progress=False))
+    src, dst = zarr.open_group(source_path, mode="r"), zarr.open_group(path, mode="r+")
+    quick_epochs, quick_checkpoints = src["epoch"].shape[0], np.asarray(src["checkpoint"][...])
+    stretch = quick_epochs / full.epochs
+    epochs = np.floor(np.arange(full.epochs) * stretch).astype(int)
+    checkpoints = nearest_index(quick_checkpoints, np.asarray(full.checkpoint_epochs) * stretch)
+    alphas = nearest_index(src["alpha"][...], full.weight_multipliers, log=True)
+    n_seeds = src["seed"].shape[0]
+    for i, a in enumerate(alphas):
+        for j in range(len(full.seeds)):
+            s = j % n_seeds
+            for name in st.METRICS:
+                dst[name][i, j, :] = np.asarray(src[name][a, s, :])[epochs]
+            for name in ("theta", "fim_diag"):
+                dst[name][i, j] = np.asarray(src[name][a, s])[checkpoints]
+            dst["done_epoch"][i, j] = full.epochs
+    st.consolidate(path)
+    return path
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def measure(results_dir: Path, data_dir: str, out_dir: Path, names: list[str] | None, llc_steps: int) -> None:
+    """Render in this process, printing each figure's seconds and the peak RSS so far as JSON lines."""
+    from repro.figures import appendix, claims
+    from repro.figures.pipeline import render_all
+    from repro.figures.registry import REGISTRY, Context
+
+    load_figure_modules()
+    appendix.LLC_STEPS["full"] = llc_steps
+    ctx = Context("full", results_dir=str(results_dir), data_dir=data_dir)
+
+    def report(name: str, start: float) -> None:
+        print(json.dumps({"name": name, "seconds": round(time.perf_counter() - start, 1),
+                          "peak_rss_mb": round(peak_rss_mb())}), flush=True)
+
+    report("baseline", time.perf_counter())
+    for name in names or [*sorted(REGISTRY), "table1"]:
+        start = time.perf_counter()
+        render_all(ctx, [name], str(out_dir), echo=lambda _: None)
+        report(name, start)
+    if not names:
+        start = time.perf_counter()
+        claims.write_report(ctx, str(out_dir))
+        report("claims", start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, help="folder for the stretched stores (default: a temporary one)")
+    parser.add_argument("--source", default=st.RESULTS_DIR, help="folder of the finished quick stores")
+    parser.add_argument("--data", default="data", help="folder of the Ising data stores")
+    parser.add_argument("--llc-steps", type=int, default=200)
+    parser.add_argument("--figures", help="comma-separated subset (default: all, table1 and the claims)")
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    names = args.figures.split(",") if args.figures else None
+    if args.measure:
+        measure(args.work / "results", args.data, args.work / "figures", names, args.llc_steps)
+        return
+    work = args.work or Path(tempfile.mkdtemp(prefix="figure-memory-"))
+    try:
+        for experiment in EXPERIMENTS:
+            if not st.store_exists(st.default_store_path(experiment, "full", work / "results")):
+                start = time.perf_counter()
+                path = stretch_store(experiment, args.source, work / "results", args.data)
+                size = 2 * zarr.open_group(path, mode="r")["theta"].nbytes / 1e9
+                seconds = time.perf_counter() - start
+                print(f"{experiment}: full-shape store, {size:.1f} GB raw θ + Fisher, {seconds:.0f} s", flush=True)
+        command = [sys.executable, __file__, "--measure", "--work", str(work), "--data", args.data,
+                   "--llc-steps", str(args.llc_steps)] + (["--figures", args.figures] if args.figures else [])
+        rows = []
+        with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as child:
+            for line in child.stdout:
+                rows.append(json.loads(line))
+                print(f"  {rows[-1]['name']:>8}: {rows[-1]['seconds']:7.1f} s, peak RSS {rows[-1]['peak_rss_mb']} MB",
+                      flush=True)
+        if child.returncode:
+            raise SystemExit(f"the figure pass failed with exit code {child.returncode}")
+        peak = max(row["peak_rss_mb"] for row in rows)
+        total = sum(row["seconds"] for row in rows)
+        print(f"peak RSS of the figure pass: {peak} MB ({peak / LIMIT_MB:.2f} of the {LIMIT_MB} MB bound), "
+              f"{total / 60:.1f} min, LLC chains of {args.llc_steps} steps")
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

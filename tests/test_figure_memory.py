@@ -1,0 +1,44 @@
+"""Tests of benchmarks/figure_memory.py: stretching finished stores onto a larger grid."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grokcore import store as st
+from repro.config import load_experiment
+
+SPEC = importlib.util.spec_from_file_location(
+    "figure_memory", Path(__file__).parents[1] / "benchmarks" / "figure_memory.py")
+figure_memory = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(figure_memory)
+
+
+def test_nearest_index_on_a_log_scale():
+    assert list(figure_memory.nearest_index([0.1, 1.0, 10.0], [0.2, 0.5, 3.0, 4.0], log=True)) == [0, 1, 1, 2]
+    assert list(figure_memory.nearest_index([0, 10, 20], [4, 6, 20])) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("experiment", ["modadd-main", "ising-main"])
+def test_stretched_store_has_the_target_grid_and_copies_the_nearest_cells(tiny_context, tmp_path, experiment):
+    path = figure_memory.stretch_store(experiment, tiny_context.results_dir, tmp_path, tiny_context.data_dir,
+                                       source_scale="tiny", scale="quick")
+    target, source = load_experiment(experiment, "quick"), tiny_context.results(experiment)
+    ds = st.open_results(path)
+    assert list(ds["alpha"].values) == list(target.weight_multipliers)
+    assert ds.sizes["epoch"] == target.epochs and ds.sizes["checkpoint"] == len(target.checkpoint_epochs)
+    assert (st.cell_status(path) == target.epochs).all()
+    alpha = figure_memory.nearest_index(source["alpha"].values, target.weight_multipliers, log=True)[-1]
+    n_seeds = source.sizes["seed"]
+    np.testing.assert_array_equal(ds["theta"].isel(alpha=-1, seed=-1, checkpoint=0).values,
+                                  source["theta"].isel(alpha=alpha, seed=(ds.sizes["seed"] - 1) % n_seeds,
+                                                       checkpoint=0).values)
+    np.testing.assert_array_equal(ds["train_acc"].isel(alpha=-1, seed=-1, epoch=-1).values,
+                                  source["train_acc"].isel(alpha=alpha, seed=(ds.sizes["seed"] - 1) % n_seeds,
+                                                           epoch=-1).values)
+
+
+def test_an_unrun_source_is_named(tmp_path):
+    with pytest.raises(SystemExit, match="repro run modadd-wd --scale quick"):
+        figure_memory.stretch_store("modadd-wd", str(tmp_path / "none"), tmp_path, str(tmp_path))
