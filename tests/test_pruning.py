@@ -37,7 +37,7 @@ def _direct_metrics(theta):
 
 def test_evaluate_thetas_matches_the_model_forward():
     thetas = np.stack([THETA, 2 * THETA, -THETA])
-    loss, acc = evaluate_thetas("ising", thetas, X, Y, chunk_size=2)
+    loss, acc = evaluate_thetas("ising", thetas, X, Y)
     for k, theta in enumerate(thetas):
         np.testing.assert_allclose((loss[k], acc[k]), _direct_metrics(theta), rtol=1e-5)
 
@@ -230,9 +230,16 @@ def test_modadd_evaluation_matches_the_model_forward(inputs):
     if inputs == "dense":
         x = torch.randn(30, 226, generator=GEN)
     y = (a + b) % 113
-    loss, acc = evaluate_thetas("modadd", thetas, x, y, chunk_size=2)
+    loss, acc = evaluate_thetas("modadd", thetas, x, y)
     for k, theta in enumerate(thetas):
         with torch.no_grad():
             logits = model_at("modadd", theta)(x)
         assert loss[k] == pytest.approx(torch.nn.functional.cross_entropy(logits, y).item(), rel=1e-5)
         assert acc[k] == (logits.argmax(1) == y).double().mean().item()
+
+
+def test_chunking_the_pruned_copies_changes_nothing():
+    one = pruning_curve("ising", THETA, X, Y, np.linspace(0, 1, 7), chunk_size=1)
+    all_at_once = pruning_curve("ising", THETA, X, Y, np.linspace(0, 1, 7), chunk_size=16)
+    for a, b in zip(one, all_at_once, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from torch.func import functional_call, vmap
+from torch.func import functional_call
 
 from grokcore.measures._params import tensor_slices, unflatten
 from grokcore.models import PARAM_SHAPES, build_model, n_params
@@ -107,47 +107,45 @@ def _two_hot_columns(x: torch.Tensor) -> torch.Tensor | None:
 
 
 def _modadd_logits(params: dict, columns: torch.Tensor) -> torch.Tensor:
-    """Mod-add MLP logits (model, sample, p) of params {name: (model, *shape)} on two-hot inputs given by their
+    """Mod-add MLP logits (sample, p) of one model's params {name: tensor} on two-hot inputs given by their
     columns (sample, 2).
 
     A two-hot input's first layer is the sum of two weight columns: the gather (embedding_bag) is ~5× faster
     than the (sample, 2p) matmul, and equal to it up to float round-off.
     """
-    logits = []
-    for w_in, b_in, w_out, b_out in zip(*(params[name] for name, _ in PARAM_SHAPES["modadd"]), strict=True):
-        hidden = torch.nn.functional.embedding_bag(columns, w_in.T.contiguous(), mode="sum").add_(b_in).relu_()
-        logits.append(torch.addmm(b_out, hidden, w_out.T))
-    return torch.stack(logits)
+    w_in, b_in, w_out, b_out = (params[name] for name, _ in PARAM_SHAPES["modadd"])
+    hidden = torch.nn.functional.embedding_bag(columns, w_in.T.contiguous(), mode="sum").add_(b_in).relu_()
+    return torch.addmm(b_out, hidden, w_out.T)
 
 
-def _logits_function(task: str, x: torch.Tensor, device) -> Callable[[dict], torch.Tensor]:
-    """params {name: (model, *shape)} -> logits (model, sample, class) on the fixed inputs x."""
+def _forward(task: str, x: torch.Tensor, device) -> Callable[[dict], torch.Tensor]:
+    """One model's params {name: tensor} -> its logits (sample, class) on the fixed inputs x."""
     columns = _two_hot_columns(x) if task == "modadd" else None
     if columns is not None:
         return functools.partial(_modadd_logits, columns=columns)
     model = build_model(task).to(device)
-    return vmap(lambda params: functional_call(model, params, (x,)))
+    return lambda params: functional_call(model, params, (x,))
 
 
-def evaluate_thetas(task: str, thetas, x, y, chunk_size: int = 16,
-                    device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def evaluate_thetas(task: str, thetas, x, y, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Test loss (mean cross entropy) and accuracy of many parameter vectors: thetas (model, param) -> (model,) ×2.
 
-    x (sample, ...) float inputs, y (sample,) int labels. Models are evaluated `chunk_size` at a time with
-    torch.func.vmap over one network, on `device`; two-hot mod-add inputs take a gather for the first layer.
+    x (sample, ...) float inputs, y (sample,) int labels, evaluated on `device` one model at a time (faster on
+    CPU than torch.func.vmap over the stack: benchmarks/pruning_speed.py); two-hot mod-add inputs take a
+    gather for the first layer.
     """
     thetas = torch.as_tensor(np.asarray(thetas), dtype=torch.float32, device=device)
     x = torch.as_tensor(x, dtype=torch.float32).to(device)
     y = torch.as_tensor(y, dtype=torch.int64).to(device)
-    logits_of = _logits_function(task, x, device)
-    losses, accs = [], []
+    forward = _forward(task, x, device)
+    params = unflatten(task, thetas)
+    losses, accs = torch.empty(len(thetas), dtype=torch.float64), torch.empty(len(thetas), dtype=torch.float64)
     with torch.no_grad():
-        for chunk in torch.split(thetas, chunk_size):
-            logits = logits_of(unflatten(task, chunk))
-            ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.repeat(len(chunk)), reduction="none")
-            losses.append(ce.view(len(chunk), -1).mean(1))
-            accs.append((logits.argmax(-1) == y).double().mean(1))
-    return torch.cat(losses).double().cpu().numpy(), torch.cat(accs).cpu().numpy()
+        for k in range(len(thetas)):
+            logits = forward({name: value[k] for name, value in params.items()})
+            losses[k] = torch.nn.functional.cross_entropy(logits, y).item()
+            accs[k] = (logits.argmax(-1) == y).double().mean().item()
+    return losses.numpy(), accs.numpy()
 
 
 def prune(theta, order: PruneOrder, counts) -> np.ndarray:
@@ -168,10 +166,11 @@ def fraction_counts(order: PruneOrder, fractions) -> np.ndarray:
 
 
 def _pruning_curve(task, theta, order, counts, x, y, chunk_size, device) -> PruningCurve:
+    # the pruned copies are built chunk_size at a time: all of them at once would hold (grid, param) floats
     losses, accs = [], []
     for start in range(0, len(counts), chunk_size):
         pruned = prune(theta, order, counts[start : start + chunk_size])
-        loss, acc = evaluate_thetas(task, pruned, x, y, chunk_size, device)
+        loss, acc = evaluate_thetas(task, pruned, x, y, device)
         losses.append(loss)
         accs.append(acc)
     total = counts.sum(axis=1)
@@ -184,8 +183,8 @@ def pruning_curve(task: str, theta, x, y, fractions=DEFAULT_FRACTIONS, scheme: s
     """Test accuracy and loss after magnitude pruning θ (param,) at each fraction p (§4.5; Figs 5, 14, 18, 25-27).
 
     fractions (grid,) in [0, 1]; each group loses its ⌊p·size⌋ smallest-score entries, no retraining. x, y: the
-    full test set. See `magnitude_order` for scheme, layer and include_biases; `evaluate_thetas` for chunk_size
-    and device. Returns PruningCurve (grid,).
+    full test set. See `magnitude_order` for scheme, layer and include_biases; chunk_size: pruned copies held in
+    memory at a time; device: see `evaluate_thetas`. Returns PruningCurve (grid,).
     """
     order = magnitude_order(task, theta, scheme, layer, include_biases)
     counts = fraction_counts(order, fractions)
