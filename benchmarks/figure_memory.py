@@ -45,28 +45,28 @@ def nearest_index(values, targets, log: bool = False) -> np.ndarray:
 def stretch_store(experiment: str, source_dir: str, results_dir: str | Path, data_dir: str,
                   source_scale: str = "quick", scale: str = "full") -> str:
     """Write results_dir/<experiment>-<scale>.zarr from the finished store of source_scale; returns its path."""
-    full = load_experiment(experiment, scale)
+    target = load_experiment(experiment, scale)
     source_path = st.default_store_path(experiment, source_scale, source_dir)
-    if not st.store_exists(source_path) or not (st.cell_status(source_path) >= 0).all():
+    if not st.store_exists(source_path) or not (
+            st.cell_status(source_path) == st.read_attrs(source_path)["config"]["epochs"]).all():
         raise SystemExit(f"{source_path} is missing or unfinished: run `repro run {experiment} "
                          f"--scale {source_scale}`")
     path = st.default_store_path(experiment, scale, results_dir)
-    ensure_store(full, path, prepare_data(full, data_dir, progress=False))
+    ensure_store(target, path, prepare_data(target, data_dir, progress=False))
     src, dst = zarr.open_group(source_path, mode="r"), zarr.open_group(path, mode="r+")
-    quick_epochs, quick_checkpoints = src["epoch"].shape[0], np.asarray(src["checkpoint"][...])
-    stretch = quick_epochs / full.epochs
-    epochs = np.floor(np.arange(full.epochs) * stretch).astype(int)
-    checkpoints = nearest_index(quick_checkpoints, np.asarray(full.checkpoint_epochs) * stretch)
-    alphas = nearest_index(src["alpha"][...], full.weight_multipliers, log=True)
+    stretch = src["epoch"].shape[0] / target.epochs
+    epochs = np.floor(np.arange(target.epochs) * stretch).astype(int)
+    checkpoints = nearest_index(src["checkpoint"][...], np.asarray(target.checkpoint_epochs) * stretch)
+    alphas = nearest_index(src["alpha"][...], target.weight_multipliers, log=True)
     n_seeds = src["seed"].shape[0]
     for i, a in enumerate(alphas):
-        for j in range(len(full.seeds)):
+        for j in range(len(target.seeds)):
             s = j % n_seeds
             for name in st.METRICS:
                 dst[name][i, j, :] = np.asarray(src[name][a, s, :])[epochs]
             for name in ("theta", "fim_diag"):
                 dst[name][i, j] = np.asarray(src[name][a, s])[checkpoints]
-            dst["done_epoch"][i, j] = full.epochs
+            dst["done_epoch"][i, j] = target.epochs
     st.consolidate(path)
     return path
 
