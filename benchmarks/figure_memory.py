@@ -58,14 +58,16 @@ def stretch_store(experiment: str, source_dir: str, results_dir: str | Path, dat
     epochs = np.floor(np.arange(target.epochs) * stretch).astype(int)
     checkpoints = nearest_index(src["checkpoint"][...], np.asarray(target.checkpoint_epochs) * stretch)
     alphas = nearest_index(src["alpha"][...], target.weight_multipliers, log=True)
-    n_seeds = src["seed"].shape[0]
-    for i, a in enumerate(alphas):
-        for j in range(len(target.seeds)):
-            s = j % n_seeds
-            for name in st.METRICS:
-                dst[name][i, j, :] = np.asarray(src[name][a, s, :])[epochs]
-            for name in ("theta", "fim_diag"):
-                dst[name][i, j] = np.asarray(src[name][a, s])[checkpoints]
+    seeds = np.arange(len(target.seeds)) % src["seed"].shape[0]
+    for a, s in np.ndindex(src["done_epoch"].shape):  # each source cell is read once, written many times
+        cells = [(i, j) for i in np.flatnonzero(alphas == a) for j in np.flatnonzero(seeds == s)]
+        if not cells:
+            continue
+        arrays = {name: np.asarray(src[name][a, s])[epochs] for name in st.METRICS}
+        arrays |= {name: np.asarray(src[name][a, s])[checkpoints] for name in ("theta", "fim_diag")}
+        for i, j in cells:
+            for name, values in arrays.items():
+                dst[name][i, j] = values
             dst["done_epoch"][i, j] = target.epochs
     st.consolidate(path)
     return path

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_speed import plain_training  # noqa: E402
+from train_speed import plain_grid  # noqa: E402
 
 from grokcore.seeds import RunSeeds  # noqa: E402
 from repro.cluster import connect  # noqa: E402
@@ -38,7 +38,7 @@ def time_plain(exp, data_dir: str) -> float:
     ref = prepare_data(exp, data_dir, progress=False)
     start = time.perf_counter()
     for seed in exp.seeds:
-        plain_training(task_data(exp, ref, seed), exp.weight_multipliers, RunSeeds.from_seed(seed), train_config(exp))
+        plain_grid(task_data(exp, ref, seed), exp.weight_multipliers, RunSeeds.from_seed(seed), train_config(exp))
     return time.perf_counter() - start
 
 

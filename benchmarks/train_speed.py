@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from grokcore.models import P_MODADD, model_at, scaled_init
+from grokcore.models import P_MODADD, flat_params, model_at, scaled_init
 from grokcore.seeds import RunSeeds
-from grokcore.train import EnsembleTrainer, TrainConfig
+from grokcore.train import METRICS, EnsembleTrainer, TrainConfig
 
 # The paper's settings (spec §3.1).
 SETTINGS = {
@@ -41,28 +41,44 @@ def modadd_data(seed: int, n_train: int = 8939) -> SimpleNamespace:
     return SimpleNamespace(task="modadd", x_train=x[train], y_train=y[train], x_test=x[test], y_test=y[test])
 
 
-def plain_training(data, alphas, seeds: RunSeeds, cfg: TrainConfig) -> None:
-    """The reference: each model alone, a standard nn.Module + torch.optim.Adam loop with the same batches and the
-    same metrics (pre-step train loss/accuracy, whole-test-set evaluation at the trainer's cadence)."""
-    size = cfg.batch_size or len(data.y_train)
+def plain_training(data, alpha: float, seeds: RunSeeds, cfg: TrainConfig) -> tuple[np.ndarray, dict]:
+    """The reference: one model, a standard nn.Module + torch.optim.Adam loop with the trainer's batches and
+    metric definitions (pre-step train loss/accuracy, whole-test-set evaluation at the trainer's cadence).
+    tests/test_train.py checks that the ensemble trainer reproduces it.
+
+    Returns θ after training (param,) and the metrics, each (epoch,).
+    """
+    model = model_at(cfg.task, scaled_init(cfg.task, alpha, seeds.torch("init")))
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    batch_gen = seeds.torch("batch")
+    n, size = len(data.y_train), cfg.batch_size or len(data.y_train)
+    metrics = {name: np.full(cfg.epochs, np.nan) for name in METRICS}
+    for epoch in range(cfg.epochs):
+        order = torch.randperm(n, generator=batch_gen) if cfg.shuffle and size < n else torch.arange(n)
+        losses, correct = [], 0
+        for start in range(0, n, size):
+            index = order[start : start + size]
+            x, y = data.x_train[index], data.y_train[index]
+            optimizer.zero_grad()
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            correct += (logits.argmax(dim=1) == y).sum().item()
+        metrics["train_loss"][epoch], metrics["train_acc"][epoch] = np.mean(losses), correct / n
+        if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
+            with torch.no_grad():
+                logits = model(data.x_test)
+            metrics["test_loss"][epoch] = F.cross_entropy(logits, data.y_test).item()
+            metrics["test_acc"][epoch] = (logits.argmax(dim=1) == data.y_test).double().mean().item()
+    return flat_params(model).numpy(), metrics
+
+
+def plain_grid(data, alphas, seeds: RunSeeds, cfg: TrainConfig) -> None:
+    """Each α alone with `plain_training`, one after the other."""
     for alpha in alphas:
-        model = model_at(cfg.task, scaled_init(cfg.task, alpha, seeds.torch("init")))
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        for epoch in range(cfg.epochs):
-            losses, correct = [], 0
-            for start in range(0, len(data.y_train), size):
-                x, y = data.x_train[start : start + size], data.y_train[start : start + size]
-                optimizer.zero_grad()
-                logits = model(x)
-                loss = F.cross_entropy(logits, y)
-                loss.backward()
-                optimizer.step()
-                losses.append(loss.item())
-                correct += (logits.argmax(dim=1) == y).sum().item()
-            if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
-                with torch.no_grad():
-                    logits = model(data.x_test)
-                    F.cross_entropy(logits, data.y_test).item(), (logits.argmax(dim=1) == data.y_test).sum().item()
+        plain_training(data, alpha, seeds, cfg)
 
 
 def ensemble_training(data, alphas, seeds: RunSeeds, cfg: TrainConfig) -> None:
@@ -78,7 +94,7 @@ def compare(data, n_models: int, epochs: int, args) -> tuple[float, float]:
     seeds = RunSeeds.from_seed(0)
     cfg = TrainConfig(task=task, epochs=epochs, eval_every=args.eval_every, **SETTINGS[task])
     warm_up = TrainConfig(task=task, epochs=1, **SETTINGS[task])
-    best = {plain_training: np.inf, ensemble_training: np.inf}
+    best = {plain_grid: np.inf, ensemble_training: np.inf}
     for train in best:
         train(data, alphas, seeds, warm_up)
     for _ in range(args.repeats):
@@ -86,7 +102,7 @@ def compare(data, n_models: int, epochs: int, args) -> tuple[float, float]:
             start = clock()
             train(data, alphas, seeds, cfg)
             best[train] = min(best[train], clock() - start)
-    return tuple(1e3 * best[train] / (n_models * epochs) for train in (plain_training, ensemble_training))
+    return tuple(1e3 * best[train] / (n_models * epochs) for train in (plain_grid, ensemble_training))
 
 
 def main(argv=None) -> None:

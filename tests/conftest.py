@@ -22,3 +22,15 @@ def tiny_context(tmp_path_factory):
             train_cells(exp, path, data, seed_index, group)
         st.consolidate(path)
     return Context(scale="tiny", results_dir=str(results), data_dir=str(data_dir))
+
+
+@pytest.fixture
+def ising_only_context(tiny_context, tmp_path):
+    """A tiny Context in which only ising-main has been run (its store linked from tiny_context)."""
+    from repro.figures.registry import Context
+
+    results = tmp_path / "results"
+    results.mkdir()
+    name = "ising-main-tiny.zarr"
+    (results / name).symlink_to(f"{tiny_context.results_dir}/{name}")
+    return Context(scale="tiny", results_dir=str(results), data_dir=tiny_context.data_dir)

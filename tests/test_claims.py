@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
 
 from repro.figures import claims
-from repro.figures.registry import Context
 
 REQUIRED = ["onset-ising", "onset-modadd", "modadd-all-100", "ising-fc-energy-grok", "ising-fc-energy-learn",
             "ising-fc-absmag-grok", "ising-fc-absmag-learn", "ipr-grok", "ipr-learn", "tradeoff-modadd",
@@ -57,14 +55,9 @@ def test_markdown_and_json_agree(report):
             row["section"], row["statement"], row["paper"], row["ours"], row["tolerance"], row["verdict"])
 
 
-def test_claims_of_unrun_experiments_are_not_run_at_this_scale(tiny_context, tmp_path):
-    results = tmp_path / "results"
-    results.mkdir()
-    name = "ising-main-tiny.zarr"
-    os.symlink(os.path.join(tiny_context.results_dir, name), results / name)
-    ctx = Context(scale="tiny", results_dir=str(results), data_dir=tiny_context.data_dir)
+def test_claims_of_unrun_experiments_are_not_run_at_this_scale(ising_only_context):
     keys = ["onset-ising", "onset-modadd", "compress-5x-main"]
-    by_key = {r.key: r for r in claims.evaluate_claims(ctx, keys)}
+    by_key = {r.key: r for r in claims.evaluate_claims(ising_only_context, keys)}
     assert by_key["onset-ising"].verdict in ("agrees", "differs")
     for key, experiment in (("onset-modadd", "modadd-main"), ("compress-5x-main", "modadd-wd")):
         assert by_key[key].verdict == "not run at this scale"

@@ -1,18 +1,14 @@
 """Tests of benchmarks/figure_memory.py: stretching finished stores onto a larger grid."""
 
-import importlib.util
-from pathlib import Path
+import shutil
 
+import figure_memory
 import numpy as np
 import pytest
+import zarr
 
 from grokcore import store as st
 from repro.config import load_experiment
-
-SPEC = importlib.util.spec_from_file_location(
-    "figure_memory", Path(__file__).parents[1] / "benchmarks" / "figure_memory.py")
-figure_memory = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(figure_memory)
 
 
 def test_nearest_index_on_a_log_scale():
@@ -39,6 +35,13 @@ def test_stretched_store_has_the_target_grid_and_copies_the_nearest_cells(tiny_c
                                                            epoch=-1).values)
 
 
-def test_an_unrun_source_is_named(tmp_path):
-    with pytest.raises(SystemExit, match="repro run modadd-wd --scale quick"):
-        figure_memory.stretch_store("modadd-wd", str(tmp_path / "none"), tmp_path, str(tmp_path))
+@pytest.mark.parametrize("source", ["missing", "partial"])
+def test_an_unfinished_source_is_named(tiny_context, tmp_path, source):
+    results = tmp_path / "results"
+    if source == "partial":
+        name = "modadd-wd-tiny.zarr"
+        shutil.copytree(f"{tiny_context.results_dir}/{name}", results / name)
+        zarr.open_group(str(results / name), mode="r+")["done_epoch"][0, 0] = 1
+    with pytest.raises(SystemExit, match="repro run modadd-wd --scale tiny"):
+        figure_memory.stretch_store("modadd-wd", str(results), tmp_path / "out", tiny_context.data_dir,
+                                    source_scale="tiny", scale="quick")

@@ -41,26 +41,50 @@ def test_estimate_is_finite_deterministic_for_a_seed_and_leaves_the_model_alone(
         assert torch.equal(p, q)
 
 
-def test_regular_quadratic_model_has_llc_half_its_dimension():
-    # exact linear regression with MSE: L_n(w) − L_n(w*) = ½ (w − w*)ᵀ H (w − w*), H ≈ I, a regular model
-    d, n = 60, 10_000
+def _linear_regression(d: int = 60, n: int = 10_000):
+    """Exact linear regression with MSE: L_n(w) − L_n(w*) = ½ (w − w*)ᵀ H (w − w*), H = xᵀx/n ≈ I, regular."""
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(n, d, generator=gen)
     w_star = torch.randn(d, generator=gen)
     model = nn.Linear(d, 1, bias=False)
     with torch.no_grad():
         model.weight.copy_(w_star[None])
+    return model, x, x @ w_star, w_star
 
-    def half_mse(output, target):
-        return 0.5 * ((output.squeeze(-1) - target) ** 2).mean()
 
+def _half_mse(output, target):
+    return 0.5 * ((output.squeeze(-1) - target) ** 2).mean()
+
+
+def test_regular_quadratic_model_has_llc_half_its_dimension():
+    model, x, y, _ = _linear_regression()
+    d = x.shape[1]
     estimate = local_learning_coefficient(
-        model, x, x @ w_star, loss_fn=half_mse, n_steps=3000, epsilon=1e-4,
-        generator=torch.Generator().manual_seed(0),
+        model, x, y, loss_fn=_half_mse, n_steps=3000, epsilon=1e-4, generator=torch.Generator().manual_seed(0),
     )
     assert estimate.init_loss == pytest.approx(0.0, abs=1e-10)
     # SGLD with ε·nβ ≈ 0.1 overestimates by ≈ 3% (discretisation); seeds spread by ±3%
     assert estimate.llc == pytest.approx(d / 2, rel=0.1)
+
+
+@pytest.mark.parametrize(("gamma", "weight_decay"), [(1000.0, 0.0), (1.0, 0.1)])
+def test_localisation_and_weight_decay_shift_the_chain_as_derived(gamma, weight_decay):
+    """The chain u = w − w* is a linear Gaussian process with drift A·u + nβ·wd·w*, A = γ + nβ(H + wd): its
+    stationary mean is μ = −nβ·wd·A⁻¹w* and, for step ε, its covariance Σ = (A(1 − εA/4))⁻¹, so
+    λ̂ = nβ·(½μᵀHμ + ½tr(HΣ)) exactly, up to the minibatch noise."""
+    model, x, y, w_star = _linear_regression()
+    n, epsilon = len(x), 1e-4
+    nbeta = n / np.log(n)
+    h = (x.T @ x / n).double().numpy()
+    a = gamma * np.eye(len(h)) + nbeta * (h + weight_decay * np.eye(len(h)))
+    mu = -nbeta * weight_decay * np.linalg.solve(a, w_star.double().numpy())
+    sigma = np.linalg.inv(a @ (np.eye(len(h)) - epsilon * a / 4))
+    expected = nbeta * (0.5 * mu @ h @ mu + 0.5 * np.trace(h @ sigma))
+    estimate = local_learning_coefficient(
+        model, x, y, loss_fn=_half_mse, n_steps=3000, epsilon=epsilon, gamma=gamma, weight_decay=weight_decay,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert estimate.llc == pytest.approx(expected, rel=0.1)
 
 
 def test_too_short_chain_is_rejected():

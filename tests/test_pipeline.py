@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from repro.figures import pipeline
@@ -22,12 +20,8 @@ def test_render_all_writes_every_requested_figure(tiny_context, tmp_path):
     assert [line.split(":")[0] for line in lines] == names
 
 
-def test_missing_experiments_are_skipped_reported_and_raised_at_the_end(tiny_context, tmp_path):
-    results = tmp_path / "results"
-    results.mkdir()
-    name = "ising-main-tiny.zarr"
-    os.symlink(os.path.join(tiny_context.results_dir, name), results / name)
-    ctx = Context(scale="tiny", results_dir=str(results), data_dir=tiny_context.data_dir)
+def test_missing_experiments_are_skipped_reported_and_raised_at_the_end(ising_only_context, tmp_path):
+    ctx = ising_only_context
     lines = []
     with pytest.raises(pipeline.FiguresMissing) as raised:
         pipeline.render_all(ctx, ["fig01", "fig04", "fig06", "fig08"], str(tmp_path / "figures"),

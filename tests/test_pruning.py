@@ -9,6 +9,7 @@ import torch
 from grokcore.measures._params import tensor_slices
 from grokcore.measures.pruning import (
     SCHEMES,
+    _two_hot_columns,
     compressibility,
     evaluate_thetas,
     fisher_order,
@@ -219,16 +220,22 @@ def test_modadd_pruning_curve_endpoints():
     assert curve.loss[1] == pytest.approx(np.log(113))  # all weights zero, biases zero: uniform logits
 
 
-@pytest.mark.parametrize("inputs", ["two_hot", "dense"])
+@pytest.mark.parametrize("inputs", ["two_hot", "one_hot", "doubled", "dense"])
 def test_modadd_evaluation_matches_the_model_forward(inputs):
     """Two-hot inputs take the gather path, any other input the plain forward; both must equal the model."""
-    thetas = np.stack([init_theta("modadd", torch.Generator().manual_seed(s)).numpy() for s in range(3)])
+    # noise on every entry, so that the (zero-initialised) biases count too
+    thetas = np.stack([(init_theta("modadd", torch.Generator().manual_seed(s))
+                        + 0.1 * torch.randn(n_params("modadd"), generator=GEN)).numpy() for s in range(3)])
     a, b = torch.randint(0, 113, (2, 30), generator=GEN)
     x = torch.zeros(30, 226)
     x[torch.arange(30), a] = 1
     x[torch.arange(30), 113 + b] = 1
+    if inputs in ("one_hot", "doubled"):  # one 1 per row, or one 2 (rows still sum to 2): not pairs
+        x[torch.arange(30), 113 + b] = 0
+        x[torch.arange(30), a] = 1 if inputs == "one_hot" else 2
     if inputs == "dense":
         x = torch.randn(30, 226, generator=GEN)
+    assert (_two_hot_columns(x) is not None) == (inputs == "two_hot")
     y = (a + b) % 113
     loss, acc = evaluate_thetas("modadd", thetas, x, y)
     for k, theta in enumerate(thetas):

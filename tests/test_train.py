@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 from tqdm import tqdm
+from train_speed import plain_training
 
 from grokcore.models import P_MODADD, flat_params, model_at, scaled_init
 from grokcore.seeds import RunSeeds
@@ -53,38 +54,6 @@ DATA = {"ising": ising_data(), "modadd": modadd_data()}
 
 def config(task: str, epochs: int = 4, **overrides) -> TrainConfig:
     return TrainConfig(task=task, epochs=epochs, **{**SETTINGS[task], **overrides})
-
-
-def plain_training(data, alpha: float, seeds: RunSeeds, cfg: TrainConfig) -> tuple[np.ndarray, dict]:
-    """One model, plain nn.Module + torch.optim.Adam, the trainer's batches and metric definitions.
-
-    Returns θ after training (param,) and the metrics, each (epoch,).
-    """
-    model = model_at(cfg.task, scaled_init(cfg.task, alpha, seeds.torch("init")))
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    batch_gen = seeds.torch("batch")
-    n, size = len(data.y_train), cfg.batch_size or len(data.y_train)
-    metrics = {name: np.full(cfg.epochs, np.nan) for name in METRICS}
-    for epoch in range(cfg.epochs):
-        order = torch.randperm(n, generator=batch_gen) if cfg.shuffle and size < n else torch.arange(n)
-        losses, correct = [], 0
-        for start in range(0, n, size):
-            index = order[start : start + size]
-            x, y = data.x_train[index], data.y_train[index]
-            optimizer.zero_grad()
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-            correct += (logits.argmax(dim=1) == y).sum().item()
-        metrics["train_loss"][epoch], metrics["train_acc"][epoch] = np.mean(losses), correct / n
-        if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
-            with torch.no_grad():
-                logits = model(data.x_test)
-            metrics["test_loss"][epoch] = F.cross_entropy(logits, data.y_test).item()
-            metrics["test_acc"][epoch] = (logits.argmax(dim=1) == data.y_test).double().mean().item()
-    return flat_params(model).numpy(), metrics
 
 
 def assert_same_parameters(actual: np.ndarray, desired: np.ndarray, lr: float) -> None:
