@@ -11,11 +11,26 @@ import numpy as np
 import xarray as xr
 
 from grokcore.measures import curves
+from repro.figures import claims
 from repro.figures import main as m
 from repro.figures.registry import Context
 
 SEEDS = (0, 1, 2)
+ISING, MODADD = "ising-main", "modadd-main"
 FRACTIONS = np.linspace(0.0, 1.0, 2001)  # fine enough that a step curve's trapezoid c is within 1%
+
+
+def verdict(key: str, build, tmp_path):
+    """The ClaimResult of claim `key` on a fresh synthetic Context filled in by build(ctx)."""
+    ctx = context(tmp_path)
+    build(ctx)
+    (result,) = claims.evaluate_claims(ctx, [key])
+    return result
+
+
+def both_ways(cases: dict) -> list[tuple[str, int, str]]:
+    """(key, case index, expected verdict) for a table {key: (agreeing build, differing build)}."""
+    return [(key, i, verdict) for key in cases for i, verdict in enumerate(("agrees", "differs"))]
 
 
 def context(tmp_path) -> Context:
@@ -32,16 +47,18 @@ def per_run(alphas, values, seeds=SEEDS) -> xr.DataArray:
                                                                  "seed": list(seeds)})
 
 
-def store(ctx: Context, experiment: str, task: str, alphas, seeds=SEEDS, epochs: int = 100, **curves_) -> xr.Dataset:
-    """Put a results store of `experiment` (alpha, seed, epoch/checkpoint) in ctx: each curve given as an
-    array broadcastable to (alpha, seed, epoch), the others flat (accuracy 1, loss 0.1)."""
+def store(ctx: Context, experiment: str, task: str, alphas, seeds=SEEDS, epochs: int = 100, checkpoints=None,
+          **curves_) -> xr.Dataset:
+    """Put a results store of `experiment` in ctx: each of train/test acc/loss given as an array broadcastable
+    to (alpha, seed, epoch), the others flat (accuracy 1, loss 0.1); any other variable as (dims, values)."""
     shape = (len(alphas), len(seeds), epochs)
     defaults = {"train_acc": 1.0, "test_acc": 1.0, "train_loss": 0.1, "test_loss": 0.1}
     data = {name: (("alpha", "seed", "epoch"), np.broadcast_to(np.asarray(curves_.pop(name, value), float), shape))
             for name, value in defaults.items()}
     data.update(curves_)
+    checkpoints = np.arange(epochs) if checkpoints is None else checkpoints
     ds = xr.Dataset(data, coords={"alpha": list(map(float, alphas)), "seed": list(seeds),
-                                  "epoch": np.arange(epochs), "checkpoint": np.arange(epochs)})
+                                  "epoch": np.arange(epochs), "checkpoint": checkpoints})
     ds.attrs["task"] = task
     ctx._cache[experiment] = ds
     return ds
@@ -110,3 +127,36 @@ def series(alphas, values, seeds=SEEDS, epochs=None) -> xr.DataArray:
     epochs = np.arange(values.shape[-1]) if epochs is None else epochs
     return xr.DataArray(values, dims=("alpha", "seed", "checkpoint"),
                         coords={"alpha": list(map(float, alphas)), "seed": list(seeds), "checkpoint": epochs})
+
+
+# ------------------------------------------------------------------------ grids with their archetypes
+
+MOD_ALPHAS, ISING_ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0), (0.1, 0.3, 1.0, 3.0)
+MOD_REGIMES = ("steady", "steady", "steady", "grok", "grok")
+
+
+def modadd(ctx, experiment=MODADD, per_alpha=MOD_REGIMES, alphas=MOD_ALPHAS, **kw):
+    """A mod-add grid (archetypes 10 and 0.1) with the given Def. 1-2 regimes."""
+    regimes(ctx, experiment, "modadd", alphas, per_alpha, **kw)
+
+
+def ising(ctx, per_alpha=("steady", "steady", "grok", "grok"), alphas=ISING_ALPHAS, **kw):
+    """An Ising grid: grokking α 3, learning α 0.1 (the smallest steady one)."""
+    regimes(ctx, ISING, "ising", alphas, per_alpha, **kw)
+
+
+def correlations(grok=None, learn=None):
+    """Ising FC/conv correlations of the grokking and learning α: each {layer: (|ρ(E)|, |ρ(M)|, |ρ(|M|)|)} per
+    seed (a list) or for every seed (one dict); 10 neurons, equal Eq. 6 weights."""
+    base = {layer: (0.99, 0.1, 0.9) for layer in ("conv1", "conv2", "fc1")}
+
+    def layers(spec):
+        return {layer: (np.tile(values, (10, 1)), np.full(10, 0.1)) for layer, values in {**base, **spec}.items()}
+
+    def build(ctx):
+        ising(ctx)
+        for alpha, spec in ((3.0, grok or {}), (0.1, learn or {})):
+            per_seed = spec if isinstance(spec, list) else [spec] * len(SEEDS)
+            by_seed = {s: layers(p) for s, p in zip(SEEDS, per_seed, strict=True)}
+            ctx._cache[("final_correlations", ISING, alpha)] = by_seed
+    return build

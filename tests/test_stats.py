@@ -33,6 +33,7 @@ def test_correlation_is_undefined_below_four_pairs_or_without_spread():
 @pytest.mark.parametrize(("y", "n", "expected"), [
     (RNG.normal(size=200), 200, True),  # no relationship, many points: the interval sits inside ±0.5
     (X + 0.3 * RNG.normal(size=200), 200, False),  # a strong one: the interval excludes 0 and passes 0.5
+    (-X + 0.3 * RNG.normal(size=200), 200, False),  # a strong negative one
     (RNG.normal(size=200), 6, None),  # too few points to tell
 ])
 def test_absence_verdict_can_come_out_every_way(y, n, expected):

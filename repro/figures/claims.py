@@ -589,14 +589,6 @@ def _compress_5x(ctx):
                    f"at α = {alpha_main:g})", ratio, None, None, note)
 
 
-@claim(
-    "prune-95-wd", "§5, App E",
-    "At ten-fold weight decay 95% of the weights can be cut for a 5% accuracy drop",
-    paper="95% pruned",
-    tolerance="largest fraction p with seed-mean accuracy ≥ 0.95·A(0), at the most compressible α, within "
-              "±0.03",
-    experiments=("modadd-wd",),
-)
 def prunable_at(fractions, acc, keep: float = 0.95) -> float:
     """Largest pruned fraction p whose accuracy is still ≥ keep·A(0): fractions (grid,), acc (grid,); NaN where
     A(0) is NaN or not positive (undefined)."""
@@ -608,6 +600,14 @@ def prunable_at(fractions, acc, keep: float = 0.95) -> float:
     return float(np.asarray(fractions)[kept.max()])
 
 
+@claim(
+    "prune-95-wd", "§5, App E",
+    "At ten-fold weight decay 95% of the weights can be cut for a 5% accuracy drop",
+    paper="95% pruned",
+    tolerance="largest fraction p with seed-mean accuracy ≥ 0.95·A(0), at the most compressible α, within "
+              "±0.03",
+    experiments=("modadd-wd",),
+)
 def _prune_95(ctx):
     alpha, _, _, note = _best_compressibility(ctx, "modadd-wd")
     if not math.isfinite(alpha):
