@@ -283,7 +283,7 @@ def _seed_summary(ctx: Context, experiment: str, task_label: str) -> plt.Figure:
                            gid="did-not-learn", label=f"did not learn ({int((~learned).sum())} runs)")
         axes[1, 0].legend(fontsize=7)
     axes[1, 0].axhline(0, color="0.5", lw=0.8)
-    axes[1, 0].set_ylabel(f"Δt_grok = t_test − t_train (epochs, Eq. 3; ±{times.attrs['eval_every']})")
+    axes[1, 0].set_ylabel(f"Δt_grok = t_test − t_train (Eq. 3; epochs, test every {times.attrs['eval_every']})")
     for ax in axes.flat:
         _alpha_axis(ax, alphas)
         ax.set_xlabel("weight multiplier α (seeds side by side)")

@@ -95,9 +95,8 @@ def _training_time(ctx: Context, experiment: str) -> Outcome:
     value = times[arch.learn] - times[arch.grok]
     detail = ("seed-mean epoch the train loss settles within 5% of its final value / Def. 1 t_train: " + "; ".join(
         f"α={float(x):g}: {float(converged.sel(alpha=x)):.0f} / {float(t_train.sel(alpha=x)):.0f}"
-        for x in converged["alpha"].values) + ". Read as Def. 1's t_train (the time to fit the training set) "
-        "the claim is the reverse of the usual picture, since a larger α memorises more slowly; App A calls it "
-        "the training time, which we read as the time the run takes to settle")
+        for x in converged["alpha"].values) + ". App A's \"training time\" read as the time the run takes to "
+        "settle; Def. 1's t_train (the time to fit the training set) is given for comparison")
     return Outcome(_verdict(value > 0, value), f"{times[arch.learn]:.0f} (learning α={arch.learn:g}) vs "
                    f"{times[arch.grok]:.0f} epochs (grokking α={arch.grok:g})", value, None, None, detail)
 
