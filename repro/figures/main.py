@@ -188,19 +188,19 @@ def archetypes(ctx: Context, experiment: str) -> Archetypes:
     Mod-add: the authors' archetypes 10 / 0.1 where the grid has them, else its largest / smallest α. Ising
     (the authors' choice is contradictory, spec §4.19 item 8): grok = the largest α; learn = the smallest α
     below it that steadily learns by Def. 1-2 in most seeds and reaches ≥ 95% of the best seed-mean final test
-    accuracy, else the smallest α of the grid. α whose seeds mostly did not learn are never chosen (unless no
-    α learned).
+    accuracy, else the smallest α of the grid. The grokking α is the largest α whose seeds mostly learned
+    (the grid's largest where that would leave no smaller α to learn); did-not-learn α never learn.
     """
     ds = ctx.results(experiment)
-    regime = majority_regime(ctx, experiment)
-    alphas = [float(a) for a in ds["alpha"].values if regime[float(a)] != "did-not-learn"] or [
-        float(a) for a in ds["alpha"].values]
+    alphas = [float(a) for a in ds["alpha"].values]
     if ds.attrs["task"] == "modadd":
         grok = 10.0 if 10.0 in alphas else max(alphas)
         learn = 0.1 if 0.1 in alphas else min(alphas)
         authors = (grok, learn) == (10.0, 0.1)
         return Archetypes(grok, learn, "the authors' archetypes" if authors else "the grid's extreme α")
-    grok = max(alphas)
+    regime = majority_regime(ctx, experiment)
+    learned = [a for a in alphas if regime[a] != "did-not-learn"]
+    grok = max(learned) if learned and max(learned) > min(alphas) else max(alphas)
     test_acc = final_metrics(ctx, experiment)["test_acc"].mean("seed")
     best = float(test_acc.max())
     learners = [a for a in alphas
