@@ -1,4 +1,4 @@
-# Image of the artifact: the pinned environment of requirements.lock in /app/.venv, installed by the
+# Image of the artifact: the pinned environment of the hashed locks in /app/.venv, installed by the
 # Makefile's own commands, so that the default command `make reproduce` finds it up to date.
 #   make docker-build / make docker-reproduce SCALE=quick     (CPU PyTorch; TORCH_VARIANT=cu130 for CUDA 13.0)
 #   docker compose up --abort-on-container-exit runner       (Dask scheduler + workers, docker-compose.yml)
