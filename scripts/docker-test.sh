@@ -76,13 +76,15 @@ echo "ok: the second run found all $experiments experiments finished and trained
 
 step "docker-compose.yml: scheduler, 2 workers, runner (log $LOGDIR/compose.log)"; t=$(date +%s)
 export TORCH_VARIANT=$variant SCALE=tiny WORKERS=2
+DASHBOARD_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export DASHBOARD_PORT  # 8787 may be taken by a Dask dashboard on this machine
 dc=("${COMPOSE[@]}" -p "$project")
 "${dc[@]}" up -d --no-build --scale worker=2 scheduler worker >"$LOGDIR/compose.log" 2>&1 \
     || { tail -20 "$LOGDIR/compose.log"; fail "compose up"; }
 "${dc[@]}" run --rm runner >>"$LOGDIR/compose.log" 2>&1 || { tail -30 "$LOGDIR/compose.log"; fail "compose runner"; }
 t_compose=$(seconds "$t")
 # From the scheduler: which training tasks (keys <experiment>-seed<s>-a<i>-<run>) each worker computed.
-"${dc[@]}" exec -T scheduler python - <<'PY' || fail "the workers did not run the training tasks"
+"${dc[@]}" exec -T scheduler python -c '
 from distributed import Client
 
 with Client("tcp://localhost:8786", timeout=30) as client:
@@ -90,7 +92,7 @@ with Client("tcp://localhost:8786", timeout=30) as client:
 print("\n".join(f"{worker}: {len(keys)} tasks, e.g. {keys[:2]}" for worker, keys in done.items()))
 assert len(done) == 2 and all(done.values()), done
 assert all("-seed" in key for keys in done.values() for key in keys), done
-PY
+' || fail "the workers did not run the training tasks"
 "${dc[@]}" run --rm --no-deps runner bash -c 'for s in results/*-tiny.zarr; do repro status "$s"; done' \
     >"$LOGDIR/status.log" 2>&1 || { cat "$LOGDIR/status.log"; fail "repro status"; }
 stores=$(grep -c 'epochs per cell' "$LOGDIR/status.log" || true)

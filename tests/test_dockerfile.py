@@ -173,7 +173,7 @@ def test_compose_wires_the_scheduler():
     services = COMPOSE["services"]
     scheduler = services["scheduler"]["command"]
     assert scheduler[:2] == ["dask", "scheduler"] and scheduler[scheduler.index("--port") + 1] == "8786"
-    assert "8787:8787" in services["scheduler"]["ports"]
+    assert "${DASHBOARD_PORT:-8787}:8787" in services["scheduler"]["ports"]
     assert services["worker"]["command"] == ["dask", "worker", SCHEDULER,
                                              "--nworkers", "1", "--nthreads", "1"]
     assert services["worker"]["deploy"]["replicas"]
