@@ -56,7 +56,8 @@ step "make docker-reproduce SCALE=tiny as uid $uid (log $LOGDIR/reproduce.log)";
 reproduce reproduce.log
 t_reproduce=$(seconds "$t")
 mapfile -t figures < <(docker run --rm "$image" python -c \
-    'import repro.figures.pipeline; from repro.figures.registry import REGISTRY; print(*sorted(REGISTRY), sep="\n")')
+    'from repro.figures.pipeline import REGISTRY, load_figure_modules; load_figure_modules(); print(*sorted(REGISTRY))' \
+    | tr ' ' '\n' | grep .)
 [ "${#figures[@]}" -gt 0 ] || fail "no figures registered"
 for name in "${figures[@]/%/.png}" table1.md claims.md; do
     [ -s "$work/figures/tiny/$name" ] || fail "figures/tiny/$name was not written"
