@@ -63,7 +63,7 @@ def test_markdown_and_json_agree(report):
 def test_claims_of_unrun_experiments_are_not_run_at_this_scale(ising_only_context):
     keys = ["onset-ising", "onset-modadd", "compress-5x-main"]
     by_key = {r.key: r for r in claims.evaluate_claims(ising_only_context, keys)}
-    assert by_key["onset-ising"].verdict in ("agrees", "differs")
+    assert by_key["onset-ising"].verdict in claims.VERDICTS[:3]  # tiny Ising runs may not learn at all
     for key, experiment in (("onset-modadd", "modadd-main"), ("compress-5x-main", "modadd-wd")):
         assert by_key[key].verdict == "not run at this scale"
         assert f"repro run {experiment} --scale tiny" in by_key[key].detail

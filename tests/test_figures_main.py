@@ -75,9 +75,12 @@ def test_fig02_one_train_and_one_test_line_per_alpha_per_panel(drawn, tiny_conte
     assert len(panels) == 4
     experiments = ["ising-main"] * 2 + ["modadd-main"] * 2
     for ax, experiment in zip(panels, experiments, strict=True):
-        gids = sorted(line.get_gid() for line in ax.get_lines() if line.get_gid())
+        gids = sorted(line.get_gid() for line in ax.get_lines() if line.get_gid() not in (None, "did-not-learn"))
         alphas = _alphas(tiny_context, experiment)
         assert gids == sorted(f"{kind} α={a:g}" for a in alphas for kind in ("train", "test"))
+    for ax, experiment in zip(panels[::2], experiments[::2], strict=True):  # the legend names unlearned α
+        unlearned = "did-not-learn" in m.majority_regime(tiny_context, experiment).values()
+        assert unlearned == any(line.get_gid() == "did-not-learn" for line in ax.get_lines())
         dashed = [line for line in ax.get_lines() if line.get_gid() and line.get_gid().startswith("train")]
         assert all(line.get_linestyle() == "--" for line in dashed)
 
