@@ -113,6 +113,9 @@ def training_cost(full: Experiment, epochs: int, client, data_dir: str) -> tuple
     t1 = engine_seconds(sliced(full, epochs, epochs), client, data_dir)
     t2 = engine_seconds(sliced(full, 2 * epochs, 2 * epochs), client, data_dir)
     t3 = engine_seconds(dense, client, data_dir)
+    if t2 <= t1 or t3 <= t2:
+        print(f"  note: {full.name}: slice times {t1:.1f}, {t2:.1f}, {t3:.1f} s do not grow; a busy machine? "
+              "rerun with longer slices")
     # Differences of noisy wall times: a negative one means "too small to see" at this slice length.
     t_epoch = max(t2 - t1, 0.0) / epochs
     t_checkpoint = max(t3 - t2, 0.0) / (len(dense.checkpoint_epochs) - 2)
