@@ -199,6 +199,7 @@ def main(argv=None) -> None:
     parser.add_argument("--experiments", default=",".join(EXPERIMENTS), help="comma-separated subset")
     parser.add_argument("--data-dir", default="data", help="Ising data folder (full data generated once, ~1 min)")
     args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # each line as it is measured, also into a file
     torch.set_num_threads(1)
     print(machine_reference())
     names = [n.strip() for n in args.experiments.split(",") if n.strip()]
