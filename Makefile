@@ -54,10 +54,11 @@ figures: $(STAMP)  ## re-render every figure and the claims report from existing
 test: $(STAMP)  ## run the test suite (installs the pinned environment first)
 	$(PY) -m pytest -q
 
-bench: $(STAMP)  ## ensemble trainer, grid engine and pruning evaluation vs plain one-model-at-a-time loops, as ratios
+bench: $(STAMP)  ## speed vs plain one-model-at-a-time loops, as ratios, and the extrapolated full-scale cost
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/grid_speed.py
 	$(PY) benchmarks/pruning_speed.py
+	$(PY) benchmarks/full_cost.py
 
 # The container: the Dockerfile installs the same lock with the same commands; docker-compose.yml adds a
 # Dask scheduler and workers. The image's user gets your uid (1000 for root) so that it can write the mounted

@@ -15,8 +15,8 @@ import xarray as xr
 from matplotlib.ticker import NullLocator
 
 from grokcore.measures import geometry, ising_features, lazy, pruning
-from grokcore.measures.llc import local_learning_coefficient
-from grokcore.models import PARAM_SHAPES, model_at
+from grokcore.measures.llc import local_learning_coefficients
+from grokcore.models import PARAM_SHAPES
 from repro.figures import main as m
 from repro.figures import style
 from repro.figures.claims import fisher_roots
@@ -113,11 +113,10 @@ def llc(ctx: Context, experiment: str) -> xr.DataArray:
         for j, seed in enumerate(ds["seed"].values):
             data = ctx.task_data(experiment, int(seed))
             x, y = data.x_train.to(m.DEVICE), data.y_train.to(m.DEVICE)
-            for i, alpha in enumerate(ds["alpha"].values):
-                model = model_at(ds.attrs["task"], m.final_theta(ctx, experiment, alpha, int(seed))).to(m.DEVICE)
-                values[i, j] = local_learning_coefficient(
-                    model, x, y, n_steps=LLC_STEPS[ctx.scale], epsilon=LLC_EPSILON, gamma=LLC_GAMMA,
-                    generator=torch.Generator().manual_seed(int(seed))).llc
+            thetas = np.stack([m.final_theta(ctx, experiment, alpha, int(seed)) for alpha in ds["alpha"].values])
+            values[:, j] = [estimate.llc for estimate in local_learning_coefficients(
+                ds.attrs["task"], thetas, x, y, n_steps=LLC_STEPS[ctx.scale], epsilon=LLC_EPSILON, gamma=LLC_GAMMA,
+                generator=torch.Generator().manual_seed(int(seed)), device=m.DEVICE)]
         return xr.DataArray(values, dims=("alpha", "seed"), coords={"alpha": ds["alpha"], "seed": ds["seed"]})
 
     return m._cached(ctx, ("llc", experiment), compute)
