@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
 from repro.config import SCALES, experiment_names
 
@@ -290,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--alphas", type=_floats, required=True, help="weight multipliers, e.g. 0.1,10")
     train.add_argument("--seed", type=int, default=0, help="seed of data split, init, batch order, Fisher")
     train.add_argument("--epochs", type=_positive_int, required=True)
-    train.add_argument("--out", type=Path, required=True, help="Zarr store to write (must not hold other results)")
+    train.add_argument("--out", required=True, help="Zarr store to write (must not hold other results)")
     train.add_argument("--lr", type=float, help="learning rate (default: the paper's, per task)")
     train.add_argument("--weight-decay", type=float, help="coupled L2 weight decay (default: the paper's)")
     train.add_argument("--batch-size", type=_positive_int, help="default 300 (Ising, full batch) / 64 (mod-add)")
