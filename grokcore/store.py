@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -272,12 +274,25 @@ def _cell_array(path: str, name: str) -> xr.DataArray:
 
 
 def reset_cells(path: str, cells: list[tuple[int, int]]) -> None:
-    """Mark cells (α index, seed index) as not written, so that the next run trains them again from scratch."""
+    """Mark cells (α index, seed index) as not written and delete their chunks (which may be damaged, and a
+    partial write would read them back), so that the next run trains them again from scratch."""
+    import fsspec
+
     g = open_group(path, mode="r+")
+    fs, root = fsspec.core.url_to_fs(str(path))
     for a, s in cells:
-        for name in ("done_epoch", "diverged_epoch"):
+        for name in ("done_epoch", "diverged_epoch"):  # first: a crash midway leaves a cell to retrain
             if name in g:
                 _writable_array(g, name)[a, s] = -1
+        for name, array in g.arrays():
+            if tuple(array.metadata.dimension_names or ())[:2] != ("alpha", "seed") or name.endswith("_epoch"):
+                continue
+            grid = [range(math.ceil(n / c)) for n, c in zip(array.shape[2:], array.chunks[2:], strict=True)]
+            keys = [f"{root.rstrip('/')}/{name}/{array.metadata.encode_chunk_key((a, s, *rest))}"
+                    for rest in itertools.product(*grid)]
+            present = [key for key in keys if fs.exists(key)]
+            if present:
+                fs.rm(present)
 
 
 def is_consolidated(path: str) -> bool:
