@@ -13,6 +13,7 @@ from grokcore.data import (
     modadd_task_data,
 )
 from grokcore.fisher import fim_diag, fisher_samples
+from grokcore.integrity import cell_states, without_diverged
 from grokcore.models import build_model, model_at, n_params, param_tensor_names, scaled_init
 from grokcore.seeds import RunSeeds
 from grokcore.store import open_results
@@ -25,6 +26,7 @@ __all__ = [
     "TaskData",
     "TrainConfig",
     "build_model",
+    "cell_states",
     "fim_diag",
     "fisher_samples",
     "import_authors_pickle",
@@ -36,4 +38,5 @@ __all__ = [
     "open_results",
     "param_tensor_names",
     "scaled_init",
+    "without_diverged",
 ]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import json
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -19,6 +23,11 @@ RESULTS_DIR = os.environ.get("GROKCORE_RESULTS", "results")
 # Checkpoint chunks of about this many bytes per run: whole chunks stay small enough to rewrite at every
 # checkpoint and large enough to keep the Ising stores from becoming many thousands of tiny files.
 _CHUNK_BYTES = 2_000_000
+# Marks a store as a results store of this artifact: the only kind `--overwrite` may ever replace.
+KIND = "grokcore-results"
+# Every chunk carries a CRC-32C of its compressed bytes, so a damaged chunk fails to read instead of
+# decompressing into wrong numbers (or an anonymous Zstd error).
+COMPRESSORS = (zarr.codecs.ZstdCodec(level=0), zarr.codecs.Crc32cCodec())
 
 
 @dataclass(frozen=True)
@@ -58,15 +67,16 @@ def create_store(path: str, grid: GridShape, attrs: dict) -> None:
         "adam_step": (("alpha", "seed"), (1, 1), np.int64),
         "batch_rng_state": (("alpha", "seed", "rng_byte"), (1, 1, max(grid.rng_state_bytes, 1)), np.uint8),
         "done_epoch": (("alpha", "seed"), (1, 1), np.int32),
+        "diverged_epoch": (("alpha", "seed"), (1, 1), np.int32),
     }
     sizes = {"alpha": n_a, "seed": n_s, "epoch": n_e, "checkpoint": n_c, "param": n_p,
              "rng_byte": max(grid.rng_state_bytes, 1)}
     data_vars, encoding = {}, {}
     for name, (dims, chunks, dtype) in layout.items():
-        fill = np.nan if np.issubdtype(dtype, np.floating) else (-1 if name == "done_epoch" else 0)
+        fill = np.nan if np.issubdtype(dtype, np.floating) else (-1 if name.endswith("_epoch") else 0)
         shape = tuple(sizes[d] for d in dims)
         data_vars[name] = (dims, da.full(shape, fill, dtype=dtype, chunks=chunks))
-        encoding[name] = {"chunks": chunks, "fill_value": fill}
+        encoding[name] = {"chunks": chunks, "fill_value": fill, "compressors": COMPRESSORS}
     ds = xr.Dataset(
         data_vars,
         coords={
@@ -77,9 +87,10 @@ def create_store(path: str, grid: GridShape, attrs: dict) -> None:
             "param": np.arange(n_p, dtype=np.int64),
             "param_tensor": ("param", param_tensor_names(grid.task).astype(object)),
         },
-        attrs={"task": grid.task, **attrs},
+        attrs={"task": grid.task, **attrs, "kind": KIND},
     )
     _describe(ds)
+    encoding.update({name: {"compressors": COMPRESSORS} for name in ds.coords})
     ds.to_zarr(path, mode="w-", compute=False, consolidated=False, encoding=encoding, zarr_format=3)
 
 
@@ -97,41 +108,62 @@ def _describe(ds: xr.Dataset) -> None:
         "adam_step": "Adam step count at done_epoch",
         "batch_rng_state": "state of the batch-order generator at done_epoch",
         "done_epoch": "epochs trained and written for this cell (-1: nothing written yet)",
+        "diverged_epoch": "first epoch e after which theta or during which the loss was not finite (0: the "
+                          "initialisation; -1: never); the cell's values from there on are NaN, not results",
     }
     for name, description in text.items():
         ds[name].attrs["description"] = description
 
 
 class CellWriter:
-    """Writes the results of one task: a contiguous block of α indices at one seed index."""
+    """Writes the results of one task: a contiguous block of α indices at one seed index.
 
-    def __init__(self, path: str, alpha_slice: slice, seed_index: int):
-        self.group = zarr.open_group(path, mode="r+")
+    Every chunk is written even where it holds only fill values, so a missing chunk always means lost data.
+    `fence` (a `grokcore.lease.Fence`) is checked before each write: a writer whose lease was broken stops.
+    """
+
+    def __init__(self, path: str, alpha_slice: slice, seed_index: int, fence=None):
+        self.group = open_group(path, mode="r+")
         self.a = alpha_slice
         self.s = seed_index
+        self.fence = fence
+        self.check_fence()
+
+    def check_fence(self) -> None:
+        if self.fence is not None:
+            self.fence.check()
+
+    def _array(self, name: str) -> zarr.Array:
+        return _writable_array(self.group, name)
 
     def metrics(self, start: int, stop: int, values: dict[str, np.ndarray]) -> None:
         """Per-epoch metrics for epochs [start, stop); values[name] has shape (model, epoch≥stop)."""
+        self.check_fence()
         for name in METRICS:
-            self.group[name][self.a, self.s, start:stop] = values[name][:, start:stop]
+            self._array(name)[self.a, self.s, start:stop] = values[name][:, start:stop]
 
     def checkpoint(self, index: int, theta: np.ndarray, fim: np.ndarray | None) -> None:
         """θ and the Fisher diagonal, both (model, param), at checkpoint number `index`."""
-        self.group["theta"][self.a, self.s, index, :] = theta
+        self.check_fence()
+        self._array("theta")[self.a, self.s, index, :] = theta
         if fim is not None:
-            self.group["fim_diag"][self.a, self.s, index, :] = fim
+            self._array("fim_diag")[self.a, self.s, index, :] = fim
 
     def commit(self, state: dict) -> None:
         """The resume state of `EnsembleTrainer.state_dict()`; `done_epoch` is written last, so that it only
         ever points at complete data."""
-        g, n = self.group, self.a.stop - self.a.start
-        g["adam_exp_avg"][self.a, self.s, :] = state["exp_avg"]
-        g["adam_exp_avg_sq"][self.a, self.s, :] = state["exp_avg_sq"]
-        g["adam_step"][self.a, self.s] = np.full(n, state["adam_step"])
-        width = g["batch_rng_state"].shape[-1]
+        self.check_fence()
+        g, n = self._array, self.a.stop - self.a.start
+        g("adam_exp_avg")[self.a, self.s, :] = state["exp_avg"]
+        g("adam_exp_avg_sq")[self.a, self.s, :] = state["exp_avg_sq"]
+        g("adam_step")[self.a, self.s] = np.full(n, state["adam_step"])
+        width = g("batch_rng_state").shape[-1]
         rng = _pad(state["batch_generator_state"], width)
-        g["batch_rng_state"][self.a, self.s, :] = np.broadcast_to(rng, (n, width))
-        g["done_epoch"][self.a, self.s] = np.full(n, state["epoch"], dtype=np.int32)
+        g("batch_rng_state")[self.a, self.s, :] = np.broadcast_to(rng, (n, width))
+        if "diverged_epoch" in self.group:  # absent in stores written before divergence was recorded
+            diverged = np.asarray(state.get("diverged_epoch", -1), dtype=np.int32)
+            g("diverged_epoch")[self.a, self.s] = np.broadcast_to(diverged, (n,))
+        g("done_epoch")[self.a, self.s] = np.full(n, state["epoch"], dtype=np.int32)
 
     def done_epoch(self) -> np.ndarray:
         """Epochs written so far per α of this block, shape (model,); -1 where nothing is written."""
@@ -148,8 +180,16 @@ class CellWriter:
             "exp_avg_sq": np.asarray(g["adam_exp_avg_sq"][self.a, self.s, :]),
             "adam_step": int(g["adam_step"][self.a, self.s][0]),
             "batch_generator_state": np.asarray(g["batch_rng_state"][self.a, self.s, :rng_bytes][0]),
+            "diverged_epoch": (np.asarray(g["diverged_epoch"][self.a, self.s]) if "diverged_epoch" in g
+                               else np.full(self.a.stop - self.a.start, -1, dtype=np.int32)),
             **{m: np.asarray(g[m][self.a, self.s, :]) for m in METRICS},
         }
+
+
+def _writable_array(group: zarr.Group, name: str) -> zarr.Array:
+    """An array of `group` that writes every chunk, also one holding only fill values."""
+    with zarr.config.set({"array.write_empty_chunks": True}):
+        return group[name]
 
 
 def _pad(state: np.ndarray, width: int) -> np.ndarray:
@@ -159,25 +199,105 @@ def _pad(state: np.ndarray, width: int) -> np.ndarray:
     return np.pad(state, (0, width - state.size))
 
 
+@contextlib.contextmanager
+def readable(path: str):
+    """Turn a store's damaged metadata or an uninstalled fsspec backend into one ValueError naming the file."""
+    try:
+        yield
+    except json.JSONDecodeError as err:
+        raise ValueError(f"damaged store metadata: {_unreadable_metadata(path) or path} is not valid JSON "
+                         f"({err})") from None
+    except ImportError as err:  # fsspec: "Install s3fs to access S3"
+        raise ValueError(f"cannot open {path}: {err}") from None
+
+
+def _unreadable_metadata(path: str) -> str | None:
+    """The first zarr.json under `path` that does not parse, if any."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(str(path))
+    for name in sorted(fs.find(root)):
+        if name.endswith("zarr.json"):
+            try:
+                json.loads(fs.cat_file(name))
+            except ValueError:
+                return name
+    return None
+
+
+def open_group(path: str, mode: str = "r") -> zarr.Group:
+    """The store's root Zarr group; damaged metadata raises one ValueError naming the file."""
+    with readable(path):
+        return zarr.open_group(path, mode=mode)
+
+
 def read_attrs(path: str) -> dict:
     """The store's attributes, without opening any array."""
-    return dict(zarr.open_group(path, mode="r").attrs)
+    return dict(open_group(path, mode="r").attrs)
 
 
 def store_exists(path: str) -> bool:
     """True if `path` holds a Zarr group."""
     try:
-        zarr.open_group(path, mode="r")
+        open_group(path, mode="r")
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError):
         return False
     return True
 
 
+def is_results_store(path: str) -> bool:
+    """True if `path` holds a results store of this artifact (never, say, a data store)."""
+    if not store_exists(path):
+        return False
+    group = open_group(path, mode="r")
+    attrs = group.attrs
+    return attrs.get("kind") == KIND or ("config" in attrs and "experiment" in attrs and "done_epoch" in group)
+
+
 def cell_status(path: str) -> xr.DataArray:
     """Epochs written per cell, (alpha, seed); -1 = missing, the run's epoch count = finished."""
-    g = zarr.open_group(path, mode="r")
-    return xr.DataArray(np.asarray(g["done_epoch"][...]), dims=("alpha", "seed"),
-                        coords={"alpha": np.asarray(g["alpha"][...]), "seed": np.asarray(g["seed"][...])})
+    return _cell_array(path, "done_epoch")
+
+
+def diverged_epochs(path: str) -> xr.DataArray:
+    """Per cell (alpha, seed), the epoch at which training diverged (θ or loss not finite); -1: never."""
+    return _cell_array(path, "diverged_epoch")
+
+
+def _cell_array(path: str, name: str) -> xr.DataArray:
+    g = open_group(path, mode="r")
+    with readable(path):
+        coords = {"alpha": np.asarray(g["alpha"][...]), "seed": np.asarray(g["seed"][...])}
+        values = (np.asarray(g[name][...]) if name in g
+                  else np.full((coords["alpha"].size, coords["seed"].size), -1, dtype=np.int32))
+    return xr.DataArray(values, dims=("alpha", "seed"), coords=coords)
+
+
+def reset_cells(path: str, cells: list[tuple[int, int]]) -> None:
+    """Mark cells (α index, seed index) as not written and delete their chunks (which may be damaged, and a
+    partial write would read them back), so that the next run trains them again from scratch."""
+    import fsspec
+
+    g = open_group(path, mode="r+")
+    fs, root = fsspec.core.url_to_fs(str(path))
+    for a, s in cells:
+        for name in ("done_epoch", "diverged_epoch"):  # first: a crash midway leaves a cell to retrain
+            if name in g:
+                _writable_array(g, name)[a, s] = -1
+        for name, array in g.arrays():
+            if tuple(array.metadata.dimension_names or ())[:2] != ("alpha", "seed") or name.endswith("_epoch"):
+                continue
+            grid = [range(math.ceil(n / c)) for n, c in zip(array.shape[2:], array.chunks[2:], strict=True)]
+            keys = [f"{root.rstrip('/')}/{name}/{array.metadata.encode_chunk_key((a, s, *rest))}"
+                    for rest in itertools.product(*grid)]
+            present = [key for key in keys if fs.exists(key)]
+            if present:
+                fs.rm(present)
+
+
+def is_consolidated(path: str) -> bool:
+    """True if the store's metadata is consolidated (as at the end of every run)."""
+    return open_group(path, mode="r").metadata.consolidated_metadata is not None
 
 
 def consolidate(path: str) -> None:
@@ -199,7 +319,7 @@ def open_results(experiment_or_path: str, scale: str = "quick", results_dir: str
     if not store_exists(path):
         raise FileNotFoundError(
             f"no results store at {path}: run `repro run {experiment_or_path} --scale {scale}` first")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), readable(path):
         # A store still being written is not consolidated yet; reading it unconsolidated is expected.
         warnings.filterwarnings("ignore", message="Failed to open Zarr store with consolidated metadata")
         return xr.open_zarr(path, consolidated=None, chunks={})

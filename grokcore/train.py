@@ -103,6 +103,8 @@ class EnsembleTrainer:
         self.optimizer = torch.optim.Adam(leaves, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
         self.epoch = 0
         self._metrics = torch.full((len(METRICS), self.n_models, cfg.epochs), math.nan, device=self.device)
+        self._diverged = torch.full((self.n_models,), -1, dtype=torch.int64, device=self.device)
+        self._note_divergence(None)
 
     @property
     def n_models(self) -> int:
@@ -135,6 +137,10 @@ class EnsembleTrainer:
             raise ValueError(f"epoch must be an int in [{self.epoch}, {self.cfg.epochs}], got {epoch!r}")
         own_bar = progress is True
         bar = tqdm(total=epoch - self.epoch, desc=f"{self.cfg.task} ×{self.n_models}") if own_bar else progress
+        if bool((self._diverged >= 0).all()):  # every model has diverged: nothing left worth computing
+            if bar is not False:
+                bar.update(epoch - self.epoch)
+            self.epoch = epoch
         while self.epoch < epoch:
             self._train_epoch()
             if bar is not False:
@@ -172,6 +178,20 @@ class EnsembleTrainer:
             self._metrics[2, :, e] = ce_sum / self.n_test
             self._metrics[3, :, e] = test_hits / self.n_test
         self.epoch = e + 1
+        self._note_divergence(self._metrics[0, :, e])
+
+    def _note_divergence(self, train_loss: torch.Tensor | None) -> None:
+        """Record self.epoch as the divergence epoch of every model whose θ or `train_loss` (model,) is not
+        finite for the first time. Stays on the device: no synchronisation per epoch."""
+        finite = torch.stack([torch.isfinite(p).flatten(1).all(dim=1) for p in self.net.parameters()]).all(dim=0)
+        if train_loss is not None:
+            finite &= torch.isfinite(train_loss)
+        self._diverged = torch.where(~finite & (self._diverged < 0), self.epoch, self._diverged)
+
+    def diverged_epoch(self) -> np.ndarray:
+        """Per model (model,): the epoch e after which θ, or during which the train loss, first was not finite
+        (0: the α-scaled initialisation already was); -1 for models that have not diverged."""
+        return self._diverged.cpu().numpy()
 
     def _pass(self, x: torch.Tensor, y: torch.Tensor, backward: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Summed cross entropy (model,) and correct predictions (model,) of every model on (x, y).
@@ -200,8 +220,10 @@ class EnsembleTrainer:
             leaf.grad = None
 
     def theta(self) -> np.ndarray:
-        """Current parameters θ (model, param) float32 in the layout of PARAM_SHAPES."""
-        return self.net.theta().cpu().numpy()
+        """Current parameters θ (model, param) float32 in the layout of PARAM_SHAPES; NaN for diverged models."""
+        theta = self.net.theta().cpu().numpy()
+        theta[self.diverged_epoch() >= 0] = np.nan
+        return theta
 
     def member(self, i: int) -> nn.Module:
         """A standalone IsingCNN / ModAddMLP (on the CPU) holding model i's current parameters."""
@@ -212,9 +234,12 @@ class EnsembleTrainer:
 
         Train values of epoch e are the mean over its batches of the pre-step batch loss, and the pre-step
         correct count over the training-set size; test values are taken after epoch e's updates. NaN where an
-        epoch has not run or was not evaluated.
+        epoch has not run or was not evaluated, and from the epoch a model diverged on.
         """
         values = self._metrics.cpu().numpy()
+        for i, epoch in enumerate(self.diverged_epoch()):
+            if epoch >= 0:
+                values[:, i, max(epoch - 1, 0):] = np.nan
         return {name: values[k].copy() for k, name in enumerate(METRICS)}
 
     def _adam_moments(self) -> dict[str, torch.Tensor]:
@@ -240,6 +265,7 @@ class EnsembleTrainer:
             "epoch": self.epoch,
             "batch_generator_state": self._batch_generator.get_state().numpy(),
             "weight_multipliers": self.weight_multipliers.copy(),
+            "diverged_epoch": self.diverged_epoch(),
         }
         state.update(self.metrics())
         return state
@@ -257,6 +283,8 @@ class EnsembleTrainer:
         self._load_adam(state)
         self._batch_generator.set_state(torch.as_tensor(state["batch_generator_state"], dtype=torch.uint8))
         self._metrics.copy_(torch.as_tensor(np.stack([state[name] for name in METRICS])))
+        diverged = state.get("diverged_epoch", np.full(self.n_models, -1))
+        self._diverged = torch.as_tensor(np.asarray(diverged, dtype=np.int64)).to(self.device)
         self.epoch = int(epoch)
 
     def _load_adam(self, state: dict) -> None:

@@ -1,10 +1,10 @@
-"""The `repro` command line: data, training, experiment grids, status."""
+"""The `repro` command line: data, training, experiment grids, status and verification of stores."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
-from pathlib import Path
 
 from repro.config import SCALES, experiment_names
 
@@ -35,6 +35,8 @@ def cmd_data_ising(args) -> None:
     from grokcore.data.ising_io import ising_store_path, ising_summary, load_or_generate_ising
 
     start, stop, num = args.temperatures
+    if not (float(num).is_integer() and num >= 1):
+        raise UsageError(f"--temperatures N must be a whole number of temperatures >= 1, got {num:g}")
     import numpy as np
 
     params = IsingParams(L=args.size, temperatures=tuple(float(t) for t in np.linspace(start, stop, int(num))),
@@ -67,8 +69,9 @@ def cmd_experiments(args) -> None:
 
 
 def cmd_train(args) -> None:
+    from grokcore.lease import StoreLease
     from repro.config import experiment_from_dict
-    from repro.grid import ensure_store, prepare_data, train_cells
+    from repro.grid import check_trainable, finish_target, plan_store, prepare_data, prepare_target, train_cells
 
     if args.task not in ("ising", "modadd"):
         raise UsageError(f"unknown task {args.task!r}: expected ising or modadd")
@@ -76,23 +79,36 @@ def cmd_train(args) -> None:
     raw = {"task": args.task, "description": "single-seed run from `repro train`",
            "weight_multipliers": list(args.alphas), "seeds": [args.seed],
            "checkpoints": [[0, args.epochs, every]], "device": args.device,
-           "train": {"epochs": args.epochs, "lr": args.lr or (1e-4 if args.task == "ising" else 5e-3),
+           "train": {"epochs": args.epochs,
+                     "lr": args.lr if args.lr is not None else (1e-4 if args.task == "ising" else 5e-3),
                      "weight_decay": args.weight_decay if args.weight_decay is not None
                      else (0.1 if args.task == "ising" else 3e-5),
                      "batch_size": args.batch_size or (300 if args.task == "ising" else 64),
                      "eval_every": args.eval_every},
            "fisher": {"enabled": not args.no_fisher, "n_samples": None if args.task == "ising" else 16}}
     exp = experiment_from_dict(raw, name="train", scale="custom")
+    check_trainable(exp)
     out = str(args.out)
     data = prepare_data(exp, args.data_dir)
-    ensure_store(exp, out, data)
-    result = train_cells(exp, out, data, 0, tuple(range(len(exp.weight_multipliers))), progress=True)
-    from grokcore import store
+    plan = plan_store(exp, out, data, overwrite=args.overwrite)
+    if plan.note:
+        print(plan.note)
+    with StoreLease(out, break_lock=args.break_lock) as lease:
+        plan = plan_store(exp, out, data, overwrite=args.overwrite)  # again, now that no one else writes
+        prepare_target(exp, plan, data)
+        result = train_cells(exp, plan.target, data, 0, tuple(range(len(exp.weight_multipliers))), progress=True,
+                             fence=lease.fence)
+        finish_target(exp, plan)
+    from grokcore import integrity, store
 
-    store.consolidate(out)
     ds = store.open_results(out)
+    diverged = integrity.cell_states(out, check_chunks=False).sel(seed=args.seed) == "diverged"
+    epochs = store.diverged_epochs(out).sel(seed=args.seed)
     for alpha in exp.weight_multipliers:
         run = ds.sel(alpha=alpha, seed=args.seed)
+        if diverged.sel(alpha=alpha):
+            print(f"α = {alpha:g}: diverged at epoch {int(epochs.sel(alpha=alpha))} (θ or loss not finite)")
+            continue
         print(f"α = {alpha:g}: final train acc {float(run.train_acc[-1]):.3f}, "
               f"test acc {float(run.test_acc[-1]):.3f}")
     print(f"results: {out}" + ("" if result["trained"] else " (already complete; nothing trained)"))
@@ -109,9 +125,27 @@ class ClientOnDemand:
 
         if self.client is None:
             a = self.args
-            self.client = connect(a.scheduler, a.cluster, a.cluster_config, a.workers, host=a.host,
-                                  gpus=a.gpus if self.device == "cuda" else 0)
+            # A cluster that fails to start also logs a warning; the error line below says it all.
+            spec_log = logging.getLogger("distributed.deploy.spec")
+            level = spec_log.level
+            spec_log.setLevel(logging.ERROR)
+            try:
+                self.client = connect(a.scheduler, a.cluster, a.cluster_config, a.workers, host=a.host,
+                                      gpus=a.gpus if self.device == "cuda" else 0)
+            except (OSError, RuntimeError) as err:  # unreachable scheduler, host that is no interface of ours
+                raise UsageError(f"no Dask cluster: {self._where()}: {err}") from None
+            finally:
+                spec_log.setLevel(level)
         return self.client
+
+    def _where(self) -> str:
+        import os
+
+        a = self.args
+        address = a.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+        if address:
+            return f"cannot reach the scheduler {address}"
+        return f"cannot start the {a.cluster} cluster" + (f" on --host {a.host}" if a.cluster == "local" else "")
 
     def __enter__(self):
         return self
@@ -138,15 +172,21 @@ def cmd_run(args) -> None:
 
     (exp,) = _experiments([args.experiment], args)
     with ClientOnDemand(args, exp.device) as client:
-        run_experiment(exp, args.store, client=client, data_dir=args.data_dir, overwrite=args.overwrite)
+        run_experiment(exp, args.store, client=client, data_dir=args.data_dir, overwrite=args.overwrite,
+                       break_lock=args.break_lock)
 
 
 def cmd_figures(args) -> None:
+    from grokcore.store import default_store_path, store_exists
     from repro.figures.pipeline import render_all, write_claims
     from repro.figures.registry import Context
 
     ctx = Context(scale=args.scale, results_dir=args.results_dir, data_dir=args.data_dir)
     names = args.only.split(",") if args.only else None
+    if names is None and not any(store_exists(default_store_path(name, args.scale, args.results_dir))
+                                 for name in experiment_names()):
+        raise UsageError(f"nothing to draw: no results stores of scale {args.scale!r} in {args.results_dir}/; "
+                         f"run `repro reproduce --scale {args.scale}` or `repro run EXPERIMENT --scale {args.scale}`")
     render_all(ctx, names=names, out_dir=args.figures_dir)
     if names is None:
         write_claims(ctx, out_dir=args.figures_dir)
@@ -160,29 +200,63 @@ def cmd_reproduce(args) -> None:
     with ClientOnDemand(args, exps[0].device) as client:
         for exp in exps:
             store = default_store_path(exp.name, exp.scale, args.results_dir)
-            run_experiment(exp, store, client=client, data_dir=args.data_dir)
+            run_experiment(exp, store, client=client, data_dir=args.data_dir, break_lock=args.break_lock)
     args.only = None
     cmd_figures(args)
     print(f"data: {args.data_dir}/  results: {args.results_dir}/  figures and claims: {args.figures_dir}/{args.scale}/")
 
 
-def cmd_status(args) -> None:
+def _results_store(path: str) -> None:
     from grokcore import store
 
-    if not store.store_exists(args.store):
-        raise UsageError(f"{args.store} is not a results store")
+    if not store.is_results_store(path):
+        raise UsageError(f"{path} is not a results store")
+
+
+def cmd_status(args) -> None:
+    from grokcore import integrity, store
+
+    _results_store(args.store)
     attrs = store.read_attrs(args.store)
-    status = store.cell_status(args.store)
+    states = integrity.cell_states(args.store)
+    done, diverged = store.cell_status(args.store), store.diverged_epochs(args.store)
     epochs = attrs["config"]["epochs"]
     print(f"{args.store}: {attrs.get('experiment')} ({attrs.get('scale')}), {epochs} epochs per cell")
-    groups = {"finished": [], "partial": [], "missing": []}
-    for alpha in status.alpha.values:
-        for seed in status.seed.values:
-            done = int(status.sel(alpha=alpha, seed=seed))
-            key = "finished" if done == epochs else ("missing" if done < 0 else "partial")
-            groups[key].append(f"α={alpha:g} seed={seed}" + (f" ({done}/{epochs})" if key == "partial" else ""))
-    for key, cells in groups.items():
-        print(f"  {key} ({len(cells)}): {', '.join(cells) if cells else '-'}")
+    details = {"partial": lambda d, _: f" ({d}/{epochs})", "diverged": lambda _, e: f" (at epoch {e})",
+               "damaged": lambda *_: " (chunks missing; `repro run` trains it again)"}
+    groups = {state: [] for state in integrity.CELL_STATES}
+    for alpha in states.alpha.values:
+        for seed in states.seed.values:
+            state = str(states.sel(alpha=alpha, seed=seed).item())
+            detail = details.get(state, lambda *_: "")(int(done.sel(alpha=alpha, seed=seed)),
+                                                        int(diverged.sel(alpha=alpha, seed=seed)))
+            groups[state].append(f"α={alpha:g} seed={seed}{detail}")
+    for state, cells in groups.items():
+        if cells or state in ("finished", "partial", "missing"):
+            print(f"  {state} ({len(cells)}): {', '.join(cells) if cells else '-'}")
+
+
+def cmd_verify(args) -> None:
+    from grokcore import integrity, store
+    from grokcore.lease import StoreLease
+
+    _results_store(args.store)
+    problems, n_read = integrity.verify_store(args.store)
+    if not problems:
+        print(f"{args.store}: all {n_read} chunks of the written cells read back intact (CRC-32C checked)")
+        return
+    for problem in problems:
+        print(f"damaged: {problem.describe(args.store)}")
+    cells = sorted({p.index for p in problems if p.index is not None})
+    if args.reset and cells:
+        with StoreLease(args.store, break_lock=args.break_lock):
+            store.reset_cells(args.store, cells)
+        print(f"{len(cells)} cells marked for retraining: rerun the `repro run` (or `repro train`) that wrote "
+              f"{args.store}")
+    elif cells:
+        print(f"rerun with --reset to mark these {len(cells)} cells for retraining")
+    raise UsageError(f"{args.store}: {len(problems)} damaged chunks in {len(cells)} cells"
+                     + (" and the coordinates" if any(p.index is None for p in problems) else ""))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -215,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--alphas", type=_floats, required=True, help="weight multipliers, e.g. 0.1,10")
     train.add_argument("--seed", type=int, default=0, help="seed of data split, init, batch order, Fisher")
     train.add_argument("--epochs", type=_positive_int, required=True)
-    train.add_argument("--out", type=Path, required=True, help="Zarr store to write (must not hold other results)")
+    train.add_argument("--out", required=True, help="Zarr store to write (must not hold other results)")
     train.add_argument("--lr", type=float, help="learning rate (default: the paper's, per task)")
     train.add_argument("--weight-decay", type=float, help="coupled L2 weight decay (default: the paper's)")
     train.add_argument("--batch-size", type=_positive_int, help="default 300 (Ising, full batch) / 64 (mod-add)")
@@ -224,12 +298,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-fisher", action="store_true", help="skip the Fisher diagonals")
     train.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     train.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace a store of another config, once the new run has finished")
+    _lease_option(train)
     train.set_defaults(func=cmd_train)
 
     run = sub.add_parser("run", help="train an experiment's α × seed grid with Dask into one store")
     run.add_argument("experiment", choices=experiment_names())
     run.add_argument("--store", help="store path or URL (default results/<experiment>-<scale>.zarr)")
-    run.add_argument("--overwrite", action="store_true", help="replace a store that holds another config")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace a store of another config, once the new run has finished")
     _grid_options(run)
     run.set_defaults(func=cmd_run)
 
@@ -246,7 +324,19 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="list the finished, partial and missing cells of a store")
     status.add_argument("store")
     status.set_defaults(func=cmd_status)
+
+    verify = sub.add_parser("verify", help="read every chunk of a results store and name the damaged ones")
+    verify.add_argument("store")
+    verify.add_argument("--reset", action="store_true",
+                        help="mark the damaged cells for retraining by the next `repro run`")
+    _lease_option(verify)
+    verify.set_defaults(func=cmd_verify)
     return parser
+
+
+def _lease_option(parser) -> None:
+    parser.add_argument("--break-lock", action="store_true",
+                        help="take the store's lease even from a process that seems alive (only if it is not)")
 
 
 def _grid_options(parser) -> None:
@@ -259,6 +349,7 @@ def _grid_options(parser) -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), help="override the experiments' device")
     parser.add_argument("--gpus", type=_positive_int, default=1, help="local GPU workers when --device cuda")
     parser.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
+    _lease_option(parser)
 
 
 def _figure_options(parser, scale: bool = True) -> None:
@@ -272,18 +363,25 @@ def _figure_options(parser, scale: bool = True) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from grokcore.lease import LeaseHeld, LeaseLost
+    from repro.figures.pipeline import FiguresMissing
     from repro.figures.registry import MissingResults
 
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (UsageError, ValueError, FileNotFoundError, FileExistsError, MissingResults) as err:
+    except BrokenPipeError:  # e.g. `repro status STORE | head`
+        sys.stderr.close()
+    except FiguresMissing as err:  # each skipped figure was already named with its `repro run` command
+        print(f"repro: error: {len(err.missing)} figures not drawn, their experiments have not been run "
+              f"(listed above)", file=sys.stderr)
+        raise SystemExit(1) from None
+    except (UsageError, ValueError, OSError, LeaseHeld, LeaseLost, MissingResults) as err:
+        # OSError: unreadable or read-only paths (named in the message), a store whose backend is missing
         print(f"repro: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
-    except BrokenPipeError:  # e.g. `repro status STORE | head`
-        sys.stderr.close()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import os
 import subprocess
 import uuid
@@ -12,7 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from grokcore import integrity
 from grokcore import store as st
+from grokcore import store_files as sf
+from grokcore.lease import StoreLease
 from repro.config import Experiment
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -71,28 +75,37 @@ def train_config(exp: Experiment):
                        device=exp.device)
 
 
+def check_trainable(exp: Experiment) -> None:
+    """Refuse, before any store exists, every value the trainer would refuse once the store is made."""
+    train_config(exp)  # lr and weight decay finite
+    bad = [a for a in exp.weight_multipliers if not math.isfinite(a)]
+    if bad:
+        raise ValueError(f"experiment {exp.name!r} ({exp.scale}): weight multipliers must be finite, got {bad}")
+
+
 def train_cells(exp: Experiment, store_path: str, data: DataRef, seed_index: int,
-                alpha_indices: tuple[int, ...], progress: bool = False) -> dict:
+                alpha_indices: tuple[int, ...], progress: bool = False, fence=None) -> dict:
     """One Dask task: train the α values `alpha_indices` of one seed as an ensemble, writing each checkpoint.
 
     Resumes from the store's last committed checkpoint, so a rerun after a crash gives the same numbers.
+    `fence` (the run's `grokcore.lease.Fence`) stops the task before any write once its lease is gone.
     """
     import dask
     import torch
 
     torch.set_num_threads(1)
     with dask.config.set(scheduler="synchronous"):  # never submit nested work to the cluster from a task
-        return _train_cells(exp, store_path, data, seed_index, alpha_indices, progress)
+        return _train_cells(exp, store_path, data, seed_index, alpha_indices, progress, fence)
 
 
-def _train_cells(exp, store_path, data, seed_index, alpha_indices, progress) -> dict:
+def _train_cells(exp, store_path, data, seed_index, alpha_indices, progress, fence) -> dict:
     from grokcore.fisher import fim_diag, fisher_samples
     from grokcore.seeds import RunSeeds
     from grokcore.train import EnsembleTrainer
 
     seed = exp.seeds[seed_index]
     alphas = [exp.weight_multipliers[i] for i in alpha_indices]
-    writer = st.CellWriter(store_path, slice(alpha_indices[0], alpha_indices[-1] + 1), seed_index)
+    writer = st.CellWriter(store_path, slice(alpha_indices[0], alpha_indices[-1] + 1), seed_index, fence)
     done = writer.done_epoch()
     if (done == exp.epochs).all():
         return {"seed": seed, "alphas": alphas, "resumed_from": exp.epochs, "trained": False}
@@ -106,8 +119,10 @@ def _train_cells(exp, store_path, data, seed_index, alpha_indices, progress) -> 
     def save(index: int, start_epoch: int) -> None:
         theta = trainer.theta()
         fim = None
-        if exp.fisher.enabled:
-            fim = np.stack([fim_diag(trainer.member(i), x_fisher, exp.fisher.variant) for i in range(len(alphas))])
+        if exp.fisher.enabled:  # none for a model that diverged: its θ is not a result
+            nan = np.full(theta.shape[1], np.nan, dtype=np.float32)
+            fim = np.stack([nan if diverged >= 0 else fim_diag(trainer.member(i), x_fisher, exp.fisher.variant)
+                            for i, diverged in enumerate(trainer.diverged_epoch())])
         writer.metrics(start_epoch, trainer.epoch, trainer.metrics())
         writer.checkpoint(index, theta, fim)
         writer.commit(trainer.state_dict())
@@ -167,34 +182,98 @@ def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     return diffs
 
 
-def ensure_store(exp: Experiment, store_path: str, data: DataRef, overwrite: bool = False) -> bool:
-    """Create the store's template, or check that an existing store holds this very experiment.
+@dataclass(frozen=True)
+class StorePlan:
+    """What a run will do to its store, decided by reading only: nothing is written before the lease."""
 
-    Returns True if a new store was created. Refuses a store written with another config.
+    path: str  # the store the user named
+    target: str  # the store the tasks write: `path`, or the replacement written beside it
+    create: bool  # `target` must be created (a stale replacement is deleted first)
+    overwrite: bool
+    note: str = ""  # said to the user before the run
+
+    @property
+    def replacing(self) -> bool:
+        return self.target != self.path
+
+
+def plan_store(exp: Experiment, store_path: str, data: DataRef, overwrite: bool = False) -> StorePlan:
+    """Decide where `exp` is written; refuse a path holding anything but a results store of this config.
+
+    With `overwrite`, a store of another config is replaced by writing aside and swapping at the end.
     """
-    config = science_config(exp)
-    if "://" not in store_path and Path(store_path).exists() and not st.store_exists(store_path):
-        raise ValueError(f"{store_path} exists and is not a results store; refusing to write there")
-    if st.store_exists(store_path) and not overwrite:
-        attrs = st.read_attrs(store_path)
-        diffs = config_differences(attrs.get("config", {}), config)
-        if attrs.get("data_hash") != data.content_hash:
-            diffs.append(f"data_hash: stored {attrs.get('data_hash')!r}, requested {data.content_hash!r}")
-        if diffs:
-            raise ValueError(
-                f"the store {store_path} holds a different experiment:\n  " + "\n  ".join(diffs)
-                + "\nchoose another --store, or pass --overwrite to replace it (its results are deleted)")
-        return False
-    if st.store_exists(store_path):
-        import shutil
+    swap = sf.interrupted_swap(store_path)
+    if swap:
+        raise ValueError(swap)
+    for path in (store_path, store_path + sf.REPLACEMENT_SUFFIX):
+        if _occupied(path) and not st.is_results_store(path):
+            raise ValueError(f"{path} exists and is not a results store of this artifact; refusing to write there")
+    if not st.store_exists(store_path):
+        return StorePlan(store_path, store_path, True, overwrite)
+    diffs = _store_differences(exp, store_path, data)
+    if not diffs:
+        note = f"--overwrite: nothing needs replacing, {store_path} holds this very config" if overwrite else ""
+        return StorePlan(store_path, store_path, False, overwrite, note)
+    aside = store_path + sf.REPLACEMENT_SUFFIX
+    if not overwrite:
+        hint = f" (an unfinished replacement is at {aside})" if st.store_exists(aside) else ""
+        raise ValueError(
+            f"the store {store_path} holds a different experiment:\n  " + "\n  ".join(diffs)
+            + f"\nchoose another --store, or pass --overwrite to replace it once the new run has finished{hint}")
+    resume = st.store_exists(aside) and not _store_differences(exp, aside, data)
+    return StorePlan(store_path, aside, not resume, overwrite,
+                     f"--overwrite: writing the new results to {aside}; they replace {store_path} once every "
+                     f"cell has finished (until then {store_path} stays as it is)")
 
-        shutil.rmtree(store_path)
+
+def _occupied(path: str) -> bool:
+    return Path(path).exists() if sf.is_local(path) else st.store_exists(path)
+
+
+def _store_differences(exp: Experiment, path: str, data: DataRef) -> list[str]:
+    attrs = st.read_attrs(path)
+    diffs = config_differences(attrs.get("config", {}), science_config(exp))
+    if attrs.get("data_hash") != data.content_hash:
+        diffs.append(f"data_hash: stored {attrs.get('data_hash')!r}, requested {data.content_hash!r}")
+    return diffs
+
+
+def prepare_target(exp: Experiment, plan: StorePlan, data: DataRef, echo=print) -> None:
+    """Under the store's lease: create the plan's target, or check it is writable and mark for retraining
+    the cells whose chunks are missing."""
+    problem = sf.unwritable_part(plan.target)
+    if problem:
+        raise PermissionError(f"cannot write the results store {plan.target}: {problem} is read-only")
+    if not plan.create:
+        damaged = integrity.damaged_cells(plan.target)
+        if damaged:
+            cells = ", ".join(f"α={exp.weight_multipliers[a]:g} seed={exp.seeds[s]}" for a, s in damaged)
+            echo(f"  chunks are missing in {len(damaged)} cells; training them again: {cells}")
+            st.reset_cells(plan.target, damaged)
+        return
+    if st.store_exists(plan.target):  # a replacement of another config, left by an earlier --overwrite
+        sf.remove_store(plan.target)
     grid = st.GridShape(exp.task, exp.weight_multipliers, exp.seeds, exp.epochs, exp.checkpoint_epochs,
                         rng_state_bytes=_rng_state_bytes())
     attrs = {"experiment": exp.name, "scale": exp.scale, "description": exp.description,
-             "config": config, **provenance(data)}
-    st.create_store(store_path, grid, attrs)
-    return True
+             "config": science_config(exp), **provenance(data)}
+    st.create_store(plan.target, grid, attrs)
+
+
+def finish_target(exp: Experiment, plan: StorePlan, echo=print) -> None:
+    """Under the store's lease, after the tasks: consolidate, and swap a finished replacement in."""
+    st.consolidate(plan.target)
+    if plan.replacing and not pending_tasks(exp, plan.target):
+        sf.replace_store(plan.path, plan.target)
+        echo(f"  replaced {plan.path} with the new results")
+
+
+def ensure_store(exp: Experiment, store_path: str, data: DataRef) -> bool:
+    """Create the store's template, or check that an existing store holds this very experiment; True if
+    created. Takes no lease: for a single writer such as a test; `run_experiment` holds the lease."""
+    plan = plan_store(exp, store_path, data)
+    prepare_target(exp, plan, data)
+    return plan.create
 
 
 def _rng_state_bytes() -> int:
@@ -204,54 +283,75 @@ def _rng_state_bytes() -> int:
 
 
 def pending_tasks(exp: Experiment, store_path: str) -> list[tuple[int, tuple[int, ...]]]:
-    """(seed index, α indices) of every task whose cells are not all finished."""
+    """(seed index, α indices) of every task whose cells are not all finished or miss chunks."""
     done = st.cell_status(store_path).values
+    for a, s in integrity.damaged_cells(store_path):
+        done[a, s] = -1
     return [(s, group) for s in range(len(exp.seeds)) for group in exp.alpha_groups()
             if not (done[list(group), s] == exp.epochs).all()]
 
 
 def run_experiment(exp: Experiment, store_path: str | None = None, client=None, data_dir: str = "data",
-                   overwrite: bool = False, progress: bool = True, echo=print) -> str:
+                   overwrite: bool = False, progress: bool = True, echo=print, break_lock: bool = False) -> str:
     """Train every unfinished cell of `exp` on `client`'s workers into one store, and return its path.
 
     `client` is a distributed.Client, or a zero-argument callable returning one, called only if there is
-    work to do. A rerun skips finished cells and resumes partial ones; Ctrl-C leaves a readable store.
+    work to do. Everything is checked before the store is touched; the store's lease is held from the first
+    write to the last. A rerun skips finished cells and resumes partial ones; Ctrl-C leaves a readable store;
+    a run with nothing to do writes nothing.
     """
+    store_path = store_path or st.default_store_path(exp.name, exp.scale)
+    check_trainable(exp)
+    data = prepare_data(exp, data_dir, progress=progress)
+    plan = plan_store(exp, store_path, data, overwrite)
+    if plan.note:
+        echo(plan.note)
+    tasks = [(s, group) for s in range(len(exp.seeds)) for group in exp.alpha_groups()] if plan.create \
+        else pending_tasks(exp, plan.target)
+    n_cells = len(exp.weight_multipliers) * len(exp.seeds)
+    n_todo = sum(len(group) for _, group in tasks)
+    echo(f"{exp.name} ({exp.scale}): {n_cells - n_todo} of {n_cells} cells already finished in {plan.target}"
+         + (" (new store)" if plan.create else ""))
+    if tasks or plan.replacing:
+        if client is None:
+            raise ValueError("unfinished cells need a Dask client")
+        with StoreLease(store_path, break_lock=break_lock, echo=echo) as lease:
+            plan = plan_store(exp, store_path, data, overwrite)  # again: another writer may have finished
+            if callable(client) and (plan.create or pending_tasks(exp, plan.target)):
+                client = client()  # a cluster that cannot start stops the run before the store is touched
+            prepare_target(exp, plan, data, echo)
+            _train_on_cluster(exp, plan.target, data, client, lease.fence, progress, echo)
+            finish_target(exp, plan, echo)
+    shown = plan.target if plan.replacing and st.store_exists(plan.target) else store_path
+    finished = int((st.cell_status(shown) == exp.epochs).sum())
+    echo(f"  {shown}: {finished}/{n_cells} cells finished "
+         f"(α = {list(exp.weight_multipliers)}, seeds = {list(exp.seeds)}, {exp.epochs} epochs)")
+    return store_path
+
+
+def _train_on_cluster(exp: Experiment, store_path: str, data: DataRef, client, fence, progress: bool,
+                      echo) -> None:
+    """Submit a task per unfinished (seed, α group) of the store and wait for all of them."""
     from distributed import as_completed
     from tqdm import tqdm
 
-    store_path = store_path or st.default_store_path(exp.name, exp.scale)
-    data = prepare_data(exp, data_dir, progress=progress)
-    created = ensure_store(exp, store_path, data, overwrite=overwrite)
     tasks = pending_tasks(exp, store_path)
-    n_cells = len(exp.weight_multipliers) * len(exp.seeds)
+    if not tasks:
+        return
     n_todo = sum(len(group) for _, group in tasks)
-    echo(f"{exp.name} ({exp.scale}): {n_cells - n_todo} of {n_cells} cells already finished in {store_path}"
-         + (" (new store)" if created else ""))
-    if tasks:
-        if client is None:
-            raise ValueError("unfinished cells need a Dask client")
-        if callable(client):
-            client = client()
-        echo(f"  Dask dashboard: {client.dashboard_link}")
-        resources = {"GPU": 1} if exp.device == "cuda" else None
-        # Readable keys for the dashboard, unique per call: a key still held by the client would return the
-        # earlier result instead of training (e.g. the same experiment written to another store).
-        run_id = uuid.uuid4().hex[:8]
-        futures = [client.submit(train_cells, exp, store_path, data, s, group, pure=False, retries=2,
-                                 resources=resources, key=f"{exp.name}-seed{exp.seeds[s]}-a{group[0]}-{run_id}")
-                   for s, group in tasks]
-        try:
-            with tqdm(total=n_todo, unit="cell", desc=exp.name, disable=not progress) as bar:
-                for future in as_completed(futures):
-                    bar.update(len(future.result()["alphas"]))
-        except KeyboardInterrupt:
-            client.cancel(futures)
-            echo(f"\ninterrupted: the store {store_path} is readable; rerun the same command to resume")
-            raise
-    st.consolidate(store_path)
-    status = st.cell_status(store_path)
-    finished = int((status == exp.epochs).sum())
-    echo(f"  {store_path}: {finished}/{n_cells} cells finished "
-         f"(α = {list(exp.weight_multipliers)}, seeds = {list(exp.seeds)}, {exp.epochs} epochs)")
-    return store_path
+    echo(f"  Dask dashboard: {client.dashboard_link}")
+    resources = {"GPU": 1} if exp.device == "cuda" else None
+    # Readable keys for the dashboard, unique per call: a key still held by the client would return the
+    # earlier result instead of training (e.g. the same experiment written to another store).
+    run_id = uuid.uuid4().hex[:8]
+    futures = [client.submit(train_cells, exp, store_path, data, s, group, fence=fence, pure=False, retries=2,
+                             resources=resources, key=f"{exp.name}-seed{exp.seeds[s]}-a{group[0]}-{run_id}")
+               for s, group in tasks]
+    try:
+        with tqdm(total=n_todo, unit="cell", desc=exp.name, disable=not progress) as bar:
+            for future in as_completed(futures):
+                bar.update(len(future.result()["alphas"]))
+    except KeyboardInterrupt:
+        client.cancel(futures)
+        echo(f"\ninterrupted: the store {store_path} is readable; rerun the same command to resume")
+        raise

@@ -122,3 +122,186 @@ def test_bad_ising_pickles_are_refused(capsys, tmp_path, make, message):
 def test_missing_pickle_is_named(capsys, tmp_path):
     code, _, err = run_cli(capsys, "data", "import", str(tmp_path / "absent.pickle"))
     assert code == 2 and "absent.pickle" in err
+
+
+def files(root):
+    """Every file under root with its size and modification time: a store left as it was keeps all three."""
+    return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def one_error_line(code, err, message):
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code not in (0, None) and "Traceback" not in err, err
+    assert len(lines) == 1 and lines[0].startswith("repro: error: ") and message in lines[0], err
+
+
+TRAIN = ["train", "--task", "modadd", "--alphas", "1", "--epochs", "1", "--batch-size", "4096", "--no-fisher"]
+
+
+@pytest.fixture
+def finished(capsys, tmp_path):
+    """A finished `repro train` store in tmp_path/results."""
+    path = tmp_path / "results" / "run.zarr"
+    assert run_cli(capsys, *TRAIN, "--out", str(path))[0] == 0
+    return path
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--alphas", "inf"], "weight multipliers must be finite, got [inf]"),
+        (["--lr", "inf"], "lr must be a finite number > 0, got inf"),
+        (["--weight-decay", "inf"], "weight_decay must be a finite number >= 0, got inf"),
+        (["--lr", "0"], "learning rate must be > 0, got 0.0"),
+    ],
+)
+def test_bad_training_values_leave_no_store(capsys, tmp_path, argv, message):
+    code, _, err = run_cli(capsys, *TRAIN, *argv, "--out", str(tmp_path / "x.zarr"))
+    one_error_line(code, err, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_temperature_count_must_be_whole(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "data", "ising", "--temperatures", "1", "3", "2.7", "--data-dir", str(tmp_path))
+    one_error_line(code, err, "--temperatures N must be a whole number of temperatures >= 1, got 2.7")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (lambda: ["--scheduler", f"tcp://127.0.0.1:{free_port()}"], "cannot reach the scheduler tcp://127.0.0.1:"),
+        (lambda: ["--host", "256.1.1.1", "--workers", "1"], "cannot start the local cluster on --host 256.1.1.1"),
+        (lambda: ["--cluster", "slurm"], "--cluster slurm needs --cluster-config FILE"),
+    ],
+    ids=["unreachable-scheduler", "invalid-host", "slurm-without-config"],
+)
+def test_cluster_errors_leave_stores_as_they_were(capsys, tmp_path, finished, monkeypatch, options, message):
+    import dask
+
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    before = files(tmp_path)
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        for store in (finished, tmp_path / "results" / "new.zarr"):  # --overwrite of another config; a new store
+            code, _, err = run_cli(capsys, "run", "modadd-main", "--scale", "tiny", "--store", str(store),
+                                   "--overwrite", "--data-dir", str(tmp_path / "data"), *options())
+            one_error_line(code, err, message)
+    assert files(tmp_path) == before
+
+
+def test_damaged_metadata_is_named(capsys, tmp_path, finished):
+    metadata = finished / "zarr.json"
+    metadata.write_text(metadata.read_text()[:50])
+    before = files(tmp_path)
+    for argv in (["status", str(finished)], [*TRAIN, "--out", str(finished)]):
+        code, _, err = run_cli(capsys, *argv)
+        one_error_line(code, err, f"damaged store metadata: {metadata} is not valid JSON")
+    assert files(tmp_path) == before
+
+
+def test_a_url_without_its_backend_is_one_line(capsys, tmp_path):
+    try:
+        import s3fs  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("s3fs is installed")
+    for argv in (["status", "s3://bucket/x.zarr"], [*TRAIN, "--out", "s3://bucket/x.zarr"]):
+        code, _, err = run_cli(capsys, *argv)
+        one_error_line(code, err, "cannot open s3://bucket/x.zarr: Install s3fs")
+
+
+def test_figures_with_nothing_to_draw(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "figures", "--scale", "tiny", "--results-dir", str(tmp_path / "results"),
+                           "--figures-dir", str(tmp_path / "figures"))
+    one_error_line(code, err, "nothing to draw: no results stores of scale 'tiny'")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_overflowing_alpha_is_reported_as_diverged(capsys, tmp_path):
+    out_path = tmp_path / "run.zarr"
+    code, out, err = run_cli(capsys, *TRAIN[:4], "1,1e300", *TRAIN[5:], "--out", str(out_path))
+    assert code == 0, err
+    assert "α = 1e+300: diverged at epoch 0" in out and "α = 1: final train acc" in out
+    code, out, _ = run_cli(capsys, "status", str(out_path))
+    assert "diverged (1): α=1e+300 seed=0 (at epoch 0)" in out and "finished (1): α=1 seed=0" in out
+
+
+def test_verify_names_a_damaged_chunk_and_reset_retrains_it(capsys, tmp_path, finished):
+    code, out, _ = run_cli(capsys, "verify", str(finished))
+    assert code == 0 and "read back intact" in out
+    before = st.open_results(str(finished)).theta.values.copy()
+    chunk = finished / "theta" / "c" / "0" / "0" / "0" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:-7])
+    code, out, err = run_cli(capsys, "verify", str(finished))
+    one_error_line(code, err, "1 damaged chunks in 1 cells")
+    assert f"damaged: {chunk} (α=1 seed=0): ValueError: Stored and computed checksum do not match" in out
+    assert run_cli(capsys, "verify", str(finished), "--reset")[0] != 0
+    code, out, err = run_cli(capsys, *TRAIN, "--out", str(finished))
+    assert code == 0, err
+    np.testing.assert_array_equal(st.open_results(str(finished)).theta.values, before)
+    assert run_cli(capsys, "verify", str(finished))[0] == 0
+
+
+def test_a_deleted_chunk_shows_as_damaged_and_is_trained_again(capsys, finished):
+    before = st.open_results(str(finished)).theta.values.copy()
+    (finished / "theta" / "c" / "0" / "0" / "0" / "0").unlink()
+    code, out, _ = run_cli(capsys, "status", str(finished))
+    assert "damaged (1): α=1 seed=0" in out and "finished (0)" in out
+    code, out, err = run_cli(capsys, *TRAIN, "--out", str(finished))
+    assert code == 0 and "chunks are missing in 1 cells; training them again: α=1 seed=0" in out, err
+    np.testing.assert_array_equal(st.open_results(str(finished)).theta.values, before)
+
+
+def test_a_held_store_is_refused_with_its_holder(capsys, tmp_path, finished):
+    from test_lease import hold
+
+    from grokcore.store import reset_cells
+
+    reset_cells(str(finished), [(0, 0)])
+    holder = hold(str(finished))
+    try:
+        before = files(tmp_path)
+        code, _, err = run_cli(capsys, *TRAIN, "--out", str(finished))
+        one_error_line(code, err, f"is being written by pid {holder.pid}")
+        assert files(tmp_path) == before
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_read_only_stores_are_read_and_never_written(capsys, tmp_path, tiny_context):
+    import shutil
+
+    from test_store_files import read_only
+
+    results = tmp_path / "results"
+    shutil.copytree(f"{tiny_context.results_dir}/modadd-main-tiny.zarr", results / "modadd-main-tiny.zarr")
+    store = results / "modadd-main-tiny.zarr"
+    partial = results / "partial.zarr"
+    shutil.copytree(store, partial)
+    st.reset_cells(str(partial), [(0, 0)])
+    before = files(tmp_path)
+    with read_only(results):
+        code, out, _ = run_cli(capsys, "status", str(store))
+        assert code == 0 and "finished (4)" in out
+        code, out, err = run_cli(capsys, "run", "modadd-main", "--scale", "tiny", "--store", str(store),
+                                 "--data-dir", tiny_context.data_dir)
+        assert code == 0 and "4 of 4 cells already finished" in out, err
+        code, out, err = run_cli(capsys, "figures", "--scale", "tiny", "--only", "fig10", "--results-dir",
+                                 str(results), "--data-dir", tiny_context.data_dir, "--figures-dir",
+                                 str(tmp_path / "figures"))
+        assert code == 0 and (tmp_path / "figures" / "tiny" / "fig10.png").exists(), err
+        for argv in (["--store", str(partial)], ["--store", str(results / "new.zarr")]):
+            code, _, err = run_cli(capsys, "run", "modadd-main", "--scale", "tiny", *argv, "--workers", "1",
+                                   "--data-dir", tiny_context.data_dir)
+            one_error_line(code, err, str(results))
+    assert {p: v for p, v in files(tmp_path).items() if "figures" not in p.parts} == before

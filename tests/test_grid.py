@@ -1,6 +1,7 @@
 """Tests of the grid engine on a real LocalCluster, a real external scheduler and real Zarr stores."""
 
 import dataclasses
+import math
 import os
 import signal
 import socket
@@ -206,3 +207,124 @@ def test_same_experiment_into_two_stores_trains_both(client, tmp_path, monkeypat
         path = run_experiment(exp, str(tmp_path / name), client=client, progress=False, echo=lambda *_: None)
         assert (st.cell_status(path).values == 2).all(), name
     assert len(keys) == 4 and len(set(keys)) == 4
+
+
+LEASE_RUNNER = """
+import pathlib, sys, time
+from distributed import Client, LocalCluster
+from repro import grid
+from repro.cluster import configure_workers
+sys.path.insert(0, {tests!r})
+from test_grid import small_experiment
+train = grid._train_on_cluster
+def paused(*args, **kwargs):  # hold the lease, with the store made, until told to go on
+    pathlib.Path({signal!r} + ".started").touch()
+    while not pathlib.Path({signal!r} + ".go").exists():
+        time.sleep(0.1)
+    return train(*args, **kwargs)
+grid._train_on_cluster = paused
+configure_workers()
+cluster = lambda: Client(LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address=None))
+grid.run_experiment(small_experiment(epochs=2), {path!r}, client=cluster, progress=False)
+"""
+
+
+def test_a_second_client_is_refused_and_a_dead_ones_lease_is_broken(client, tmp_path):
+    """Two real processes on one store: the second is refused while the first holds it; once the first is
+    killed, its stale lease is broken and the store ends with the numbers of an undisturbed run."""
+    exp = small_experiment(epochs=2)
+    path, signal_file = str(tmp_path / "shared.zarr"), str(tmp_path / "signal")
+    script = LEASE_RUNNER.format(tests=os.path.dirname(__file__), path=path, signal=signal_file)
+    first = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while not os.path.exists(signal_file + ".started") and first.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert os.path.exists(signal_file + ".started"), "the first client never took the store"
+        second = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+        assert second.returncode != 0 and "LeaseHeld" in second.stderr, second.stderr[-2000:]
+        assert f"being written by pid {first.pid} on host {socket.gethostname()}" in second.stderr
+        assert not os.path.exists(signal_file + ".started") or (st.cell_status(path).values == -1).all()
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    said = []
+    run_experiment(exp, path, client=client, progress=False, echo=said.append)
+    assert any(f"process {first.pid} no longer runs" in line for line in said), said
+    reference = run_experiment(exp, str(tmp_path / "ref.zarr"), client=client, progress=False, echo=lambda *_: None)
+    assert_same_results(st.open_results(path), st.open_results(reference))
+
+
+def test_overwrite_writes_aside_and_swaps_only_when_finished(client, tmp_path, monkeypatch):
+    from repro import grid
+
+    path = str(tmp_path / "grid.zarr")
+    run_experiment(small_experiment(epochs=2), path, client=client, progress=False, echo=lambda *_: None)
+    before = st.open_results(path).theta.values.copy()
+    changed = dataclasses.replace(small_experiment(epochs=2), lr=1e-2)
+
+    def crash(*_, **__):
+        raise RuntimeError("worker lost")
+
+    monkeypatch.setattr(grid, "_train_on_cluster", crash)
+    with pytest.raises(RuntimeError, match="worker lost"):
+        run_experiment(changed, path, client=client, overwrite=True, progress=False, echo=lambda *_: None)
+    np.testing.assert_array_equal(st.open_results(path).theta.values, before)
+    assert st.read_attrs(path)["config"]["lr"] == 0.005
+    monkeypatch.undo()
+    said = []
+    run_experiment(changed, path, client=client, overwrite=True, progress=False, echo=said.append)
+    assert st.read_attrs(path)["config"]["lr"] == 0.01 and (st.cell_status(path).values == 2).all()
+    assert any(f"replaced {path}" in line for line in said)
+    assert sorted(os.listdir(tmp_path)) == ["grid.zarr"]  # no replacement, old store or lease left behind
+    said.clear()
+    run_experiment(changed, path, client=None, overwrite=True, progress=False, echo=said.append)
+    assert "nothing needs replacing" in said[0]
+
+
+def test_overwrite_leaves_the_store_alone_when_the_cluster_fails(tmp_path):
+    path = str(tmp_path / "grid.zarr")
+    exp = small_experiment(epochs=1, seeds=(0,), alphas=(1.0,))
+    data = prepare_data(exp, progress=False)
+    ensure_store(exp, path, data)
+    train_cells(exp, path, data, 0, (0,))
+    listing = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+
+    def no_cluster():
+        raise OSError("Timed out trying to connect to tcp://127.0.0.1:1")
+
+    with pytest.raises(OSError, match="Timed out"):
+        run_experiment(dataclasses.replace(exp, lr=1e-2), path, client=no_cluster, overwrite=True, progress=False,
+                       echo=lambda *_: None)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == listing
+
+
+def test_overwrite_never_replaces_a_store_that_is_not_a_results_store(tmp_path):
+    import zarr
+
+    path = str(tmp_path / "ising-data.zarr")
+    zarr.open_group(path, mode="w").attrs["content_hash"] = "abc"
+    with pytest.raises(ValueError, match="not a results store of this artifact; refusing to write there"):
+        run_experiment(small_experiment(epochs=1), path, client=lambda: None, overwrite=True, progress=False,
+                       echo=lambda *_: None)
+    assert zarr.open_group(path).attrs["content_hash"] == "abc"
+
+
+def test_non_finite_values_are_refused_before_a_store_exists(tmp_path):
+    for exp in (small_experiment(alphas=(1.0, float("inf"))), dataclasses.replace(small_experiment(), lr=math.inf),
+                dataclasses.replace(small_experiment(), weight_decay=math.inf)):
+        with pytest.raises(ValueError, match="finite"):
+            run_experiment(exp, str(tmp_path / "grid.zarr"), client=lambda: None, progress=False)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_missing_chunk_is_trained_again_to_the_same_numbers(client, tmp_path):
+    exp = small_experiment(epochs=2)
+    path = run_experiment(exp, str(tmp_path / "grid.zarr"), client=client, progress=False, echo=lambda *_: None)
+    before = st.open_results(path).load()
+    os.remove(os.path.join(path, "theta", "c", "1", "0", "0", "0"))
+    said = []
+    run_experiment(exp, path, client=client, progress=False, echo=said.append)
+    assert "2 of 4 cells already finished" in said[0]  # the damaged cell's task trains its α group again
+    assert_same_results(st.open_results(path), before)

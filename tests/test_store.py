@@ -3,8 +3,10 @@
 import dask.array as da
 import numpy as np
 import pytest
+import zarr
 
 from grokcore import store as st
+from grokcore.lease import StoreLease
 from grokcore.models import n_params
 
 GRID = st.GridShape("ising", (0.5, 2.0, 10.0), (0, 1), 6, (0, 3, 6), rng_state_bytes=16)
@@ -87,3 +89,42 @@ def test_missing_store_names_the_command(tmp_path):
 def test_existing_store_is_never_replaced_by_create(path):
     with pytest.raises(Exception, match="exist"):
         st.create_store(path, GRID, {})
+
+
+def test_a_writer_whose_lease_is_gone_writes_nothing(path):
+    from grokcore.lease import Fence, LeaseLost, lease_path
+
+    fence = Fence(lease_path(path), "a token nobody holds")
+    with pytest.raises(LeaseLost):
+        st.CellWriter(path, slice(0, 1), 0, fence)
+    with StoreLease(path) as lease:
+        writer = st.CellWriter(path, slice(0, 1), 0, lease.fence)
+    with pytest.raises(LeaseLost):  # the lease ended: its writer stops before writing
+        writer.checkpoint(0, np.zeros((1, n_params("ising")), dtype=np.float32), None)
+    assert np.isnan(st.open_results(path).theta.values).all()
+
+
+def test_only_results_stores_of_this_artifact_count_as_such(path, tmp_path):
+    assert st.is_results_store(path)
+    other = zarr.open_group(str(tmp_path / "data.zarr"), mode="w")
+    other.attrs["content_hash"] = "abc"
+    assert st.store_exists(str(tmp_path / "data.zarr")) and not st.is_results_store(str(tmp_path / "data.zarr"))
+    assert not st.is_results_store(str(tmp_path / "nothing.zarr"))
+
+
+def test_damaged_metadata_is_named(path):
+    with open(f"{path}/theta/zarr.json", "r+") as f:
+        f.truncate(40)
+    with pytest.raises(ValueError, match=f"damaged store metadata: {path}/theta/zarr.json is not valid JSON"):
+        st.open_results(path)
+
+
+def test_a_url_whose_backend_is_not_installed_is_named():
+    try:
+        import s3fs  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("s3fs is installed")
+    with pytest.raises(ValueError, match="cannot open s3://bucket/x.zarr: .*s3fs"):
+        st.store_exists("s3://bucket/x.zarr")

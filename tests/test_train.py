@@ -276,3 +276,30 @@ def test_config_rejects_bad_values(overrides, bad):
 
 def test_config_accepts_cuda_device_name_without_a_gpu():
     assert TrainConfig(task="ising", epochs=1, lr=1e-3, weight_decay=0.0, device="cuda").device == "cuda"
+
+
+@pytest.mark.parametrize("task", ["ising", "modadd"])
+@pytest.mark.parametrize(("alpha", "epoch"), [(1e300, 0), (1e20, 1)], ids=["init-overflows", "loss-overflows"])
+def test_a_non_finite_model_is_marked_diverged_and_leaves_its_neighbour_alone(task, alpha, epoch):
+    cfg = config(task, epochs=3)
+    trainer = EnsembleTrainer(DATA[task], (1.0, alpha), SEEDS, cfg)
+    trainer.train_until(cfg.epochs)
+    alone = EnsembleTrainer(DATA[task], (1.0,), SEEDS, cfg)
+    alone.train_until(cfg.epochs)
+    assert trainer.diverged_epoch().tolist() == [-1, epoch]
+    assert np.isnan(trainer.theta()[1]).all() and np.isfinite(trainer.theta()[0]).all()
+    assert_same_parameters(trainer.theta()[0], alone.theta()[0], cfg.lr)
+    for name, values in trainer.metrics().items():
+        assert np.isnan(values[1]).all(), name  # no accuracy of a NaN model that looks like a result
+        np.testing.assert_allclose(values[0], alone.metrics()[name][0], rtol=1e-5, atol=1e-6)
+    resumed = EnsembleTrainer(DATA[task], (1.0, alpha), SEEDS, cfg)
+    resumed.load_state_dict(trainer.state_dict())
+    assert resumed.diverged_epoch().tolist() == [-1, epoch]
+
+
+def test_training_stops_once_every_model_has_diverged(monkeypatch):
+    trainer = EnsembleTrainer(DATA["modadd"], (1e300,), SEEDS, config("modadd", epochs=50))
+    monkeypatch.setattr(trainer, "_train_epoch", lambda: pytest.fail("a diverged ensemble was trained"))
+    trainer.train_until(50)
+    assert trainer.epoch == 50 and trainer.diverged_epoch().tolist() == [0]
+    assert all(np.isnan(values).all() for values in trainer.metrics().values())

@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import xarray as xr  # noqa: E402
 
+from grokcore import integrity  # noqa: E402
 from grokcore import store as st  # noqa: E402
 
 FIGURES_DIR = "figures"
@@ -58,17 +59,17 @@ class Context:
     _cache: dict = field(default_factory=dict, repr=False)
 
     def results(self, experiment: str) -> xr.Dataset:
-        """The finished store of `experiment` at this scale, lazily opened (cached per context)."""
+        """The finished store of `experiment` at this scale, lazily opened (cached per context), with diverged
+        cells masked and α values whose every seed diverged dropped (`grokcore.integrity.without_diverged`)."""
         if experiment not in self._cache:
             path = st.default_store_path(experiment, self.scale, self.results_dir)
             command = f"repro run {experiment} --scale {self.scale}"
             if not st.store_exists(path):
                 raise MissingResults(f"{experiment} has not been run at scale {self.scale!r}: run `{command}`")
-            done = st.cell_status(path)
-            epochs = st.read_attrs(path)["config"]["epochs"]
-            if not (done == epochs).all():
+            states = integrity.cell_states(path)  # damaged cells (chunks missing) count as unfinished
+            if not states.isin(["finished", "diverged"]).all():
                 raise MissingResults(f"{path} is unfinished: run `{command}` to complete it")
-            self._cache[experiment] = st.open_results(path)
+            self._cache[experiment] = integrity.without_diverged(st.open_results(path), states)
         return self._cache[experiment]
 
     def experiment(self, experiment: str):
