@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from grokcore import store as st
+from grokcore.store_format import STORE_FORMAT, upgrade_in_place
 from repro.config import Experiment
+from repro.progress import REPORT_EVERY, GridProgress, TaskReporter
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,20 +74,28 @@ def train_config(exp: Experiment):
 
 
 def train_cells(exp: Experiment, store_path: str, data: DataRef, seed_index: int,
-                alpha_indices: tuple[int, ...], progress: bool = False) -> dict:
+                alpha_indices: tuple[int, ...], report_to: str | None = None,
+                report_every: float = REPORT_EVERY) -> dict:
     """One Dask task: train the α values `alpha_indices` of one seed as an ensemble, writing each checkpoint.
 
     Resumes from the store's last committed checkpoint, so a rerun after a crash gives the same numbers.
+    Inside a worker, reports its epochs as events on the topic `report_to` (see repro.progress).
     """
     import dask
     import torch
 
     torch.set_num_threads(1)
+    reporter = TaskReporter(report_to, task_key(exp, seed_index, alpha_indices), len(alpha_indices), report_every)
     with dask.config.set(scheduler="synchronous"):  # never submit nested work to the cluster from a task
-        return _train_cells(exp, store_path, data, seed_index, alpha_indices, progress)
+        return _train_cells(exp, store_path, data, seed_index, alpha_indices, reporter)
 
 
-def _train_cells(exp, store_path, data, seed_index, alpha_indices, progress) -> dict:
+def task_key(exp: Experiment, seed_index: int, alpha_indices: tuple[int, ...]) -> str:
+    """A readable name of one task: experiment, seed and first α index."""
+    return f"{exp.name}-seed{exp.seeds[seed_index]}-a{alpha_indices[0]}"
+
+
+def _train_cells(exp, store_path, data, seed_index, alpha_indices, reporter) -> dict:
     from grokcore.fisher import fim_diag, fisher_samples
     from grokcore.seeds import RunSeeds
     from grokcore.train import EnsembleTrainer
@@ -94,7 +104,9 @@ def _train_cells(exp, store_path, data, seed_index, alpha_indices, progress) -> 
     alphas = [exp.weight_multipliers[i] for i in alpha_indices]
     writer = st.CellWriter(store_path, slice(alpha_indices[0], alpha_indices[-1] + 1), seed_index)
     done = writer.done_epoch()
+    reporter.start(int(done[0]) if done[0] >= 0 and (done == done[0]).all() else 0)  # before any slow setup
     if (done == exp.epochs).all():
+        reporter.finish()
         return {"seed": seed, "alphas": alphas, "resumed_from": exp.epochs, "trained": False}
 
     data_t = task_data(exp, data, seed)
@@ -119,15 +131,12 @@ def _train_cells(exp, store_path, data, seed_index, alpha_indices, progress) -> 
     else:
         state = writer.read_resume_state(checkpoints.index(resumed_from), _rng_state_bytes())
         trainer.load_state_dict({**state, "weight_multipliers": np.asarray(alphas)})
-    from tqdm import tqdm
-
-    with tqdm(total=exp.epochs, initial=trainer.epoch, unit="epoch", disable=not progress) as bar:
-        for index, epoch in enumerate(checkpoints):
-            if epoch > trainer.epoch:
-                start = trainer.epoch
-                trainer.train_until(epoch)
-                save(index, start)
-                bar.update(trainer.epoch - start)
+    for index, epoch in enumerate(checkpoints):
+        if epoch > trainer.epoch:
+            start = trainer.epoch
+            trainer.train_until(epoch, progress=reporter)
+            save(index, start)
+    reporter.finish()
     return {"seed": seed, "alphas": alphas, "resumed_from": resumed_from, "trained": True,
             "final_test_acc": trainer.metrics()["test_acc"][:, -1].tolist()}
 
@@ -167,10 +176,12 @@ def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     return diffs
 
 
-def ensure_store(exp: Experiment, store_path: str, data: DataRef, overwrite: bool = False) -> bool:
+def ensure_store(exp: Experiment, store_path: str, data: DataRef, overwrite: bool = False,
+                 derivation: dict | None = None) -> bool:
     """Create the store's template, or check that an existing store holds this very experiment.
 
-    Returns True if a new store was created. Refuses a store written with another config.
+    Returns True if a new store was created. Refuses a store written with another config. `derivation`
+    (where a derived experiment came from, see repro.derive) is stored as the attribute `derivation`.
     """
     config = science_config(exp)
     if "://" not in store_path and Path(store_path).exists() and not st.store_exists(store_path):
@@ -192,7 +203,7 @@ def ensure_store(exp: Experiment, store_path: str, data: DataRef, overwrite: boo
     grid = st.GridShape(exp.task, exp.weight_multipliers, exp.seeds, exp.epochs, exp.checkpoint_epochs,
                         rng_state_bytes=_rng_state_bytes())
     attrs = {"experiment": exp.name, "scale": exp.scale, "description": exp.description,
-             "config": config, **provenance(data)}
+             "config": config, **provenance(data), **({"derivation": derivation} if derivation else {})}
     st.create_store(store_path, grid, attrs)
     return True
 
@@ -211,18 +222,22 @@ def pending_tasks(exp: Experiment, store_path: str) -> list[tuple[int, tuple[int
 
 
 def run_experiment(exp: Experiment, store_path: str | None = None, client=None, data_dir: str = "data",
-                   overwrite: bool = False, progress: bool = True, echo=print) -> str:
+                   overwrite: bool = False, progress: bool = True, echo=print, derivation: dict | None = None,
+                   report_every: float = REPORT_EVERY, on_event=None) -> str:
     """Train every unfinished cell of `exp` on `client`'s workers into one store, and return its path.
 
     `client` is a distributed.Client, or a zero-argument callable returning one, called only if there is
     work to do. A rerun skips finished cells and resumes partial ones; Ctrl-C leaves a readable store.
+    The tasks report their epochs every `report_every` seconds as Dask worker events, which drive the
+    progress bar (`progress`) and `on_event(message)` (see repro.progress).
     """
     from distributed import as_completed
-    from tqdm import tqdm
 
     store_path = store_path or st.default_store_path(exp.name, exp.scale)
     data = prepare_data(exp, data_dir, progress=progress)
-    created = ensure_store(exp, store_path, data, overwrite=overwrite)
+    if st.store_exists(store_path) and upgrade_in_place(store_path):
+        echo(f"{store_path}: upgraded to store format {STORE_FORMAT} (epoch axis 1..E; the results are unchanged)")
+    created = ensure_store(exp, store_path, data, overwrite=overwrite, derivation=derivation)
     tasks = pending_tasks(exp, store_path)
     n_cells = len(exp.weight_multipliers) * len(exp.seeds)
     n_todo = sum(len(group) for _, group in tasks)
@@ -238,17 +253,28 @@ def run_experiment(exp: Experiment, store_path: str | None = None, client=None, 
         # Readable keys for the dashboard, unique per call: a key still held by the client would return the
         # earlier result instead of training (e.g. the same experiment written to another store).
         run_id = uuid.uuid4().hex[:8]
-        futures = [client.submit(train_cells, exp, store_path, data, s, group, pure=False, retries=2,
-                                 resources=resources, key=f"{exp.name}-seed{exp.seeds[s]}-a{group[0]}-{run_id}")
+        topic = f"repro-progress-{run_id}"
+        done = np.maximum(st.cell_status(store_path).values, 0)
+        tracker = GridProgress(exp.name, total=done.size * exp.epochs, done=int(done.sum()), n_cells=n_cells,
+                               n_finished=n_cells - n_todo, enabled=progress, on_event=on_event)
+        client.subscribe_topic(topic, tracker.handle)
+        futures = [client.submit(train_cells, exp, store_path, data, s, group, report_to=topic,
+                                 report_every=report_every, pure=False, retries=2, resources=resources,
+                                 key=f"{task_key(exp, s, group)}-{run_id}")
                    for s, group in tasks]
         try:
-            with tqdm(total=n_todo, unit="cell", desc=exp.name, disable=not progress) as bar:
-                for future in as_completed(futures):
-                    bar.update(len(future.result()["alphas"]))
+            for future in as_completed(futures):
+                result = future.result()
+                tracker.cells_finished([f"  finished α = {a:g}, seed {result['seed']}: final test accuracy {acc:.3f}"
+                                        for a, acc in zip(result["alphas"], result.get("final_test_acc",
+                                                          [np.nan] * len(result["alphas"])), strict=True)])
         except KeyboardInterrupt:
             client.cancel(futures)
             echo(f"\ninterrupted: the store {store_path} is readable; rerun the same command to resume")
             raise
+        finally:
+            client.unsubscribe_topic(topic)
+            tracker.close()
     st.consolidate(store_path)
     status = st.cell_status(store_path)
     finished = int((status == exp.epochs).sum())
