@@ -117,12 +117,14 @@ def resolve(source: str, scale: str | None = None, overrides: dict | None = None
 
 def store_name(exp: Experiment, derivation: dict) -> str:
     """File stem of an experiment's default store: <name>-<scale>, plus the overrides, e.g.
-    modadd-main-full-seeds0-2-alphas0.1_0.3_10-epochs2000 (a hash of them when that gets long)."""
+    modadd-main-full-alphas0.1_0.3_10-seeds0-2-epochs2000 (a hash of them when that gets long)."""
     stem = exp.name if exp.scale == "custom" else f"{exp.name}-{exp.scale}"
     overrides = derivation["overrides"]
     if not overrides:
         return stem
-    parts = [f"{_SHORT.get(key, key.replace('.', '-'))}{_compact(key, value)}" for key, value in overrides.items()]
+    order = [*OPTION_KEYS.values(), "checkpoint_every"]
+    keys = sorted(overrides, key=lambda k: (order.index(k) if k in order else len(order), k))
+    parts = [f"{_SHORT.get(key, key.replace('.', '-'))}{_compact(key, overrides[key])}" for key in keys]
     name = "-".join([stem, *parts])
     if len(name) > _MAX_NAME or not all(c.isalnum() or c in "-_.+" for c in name):
         digest = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]

@@ -134,7 +134,7 @@ def test_unknown_source_names_the_choices(tmp_path):
 def test_store_names_come_from_the_changes():
     exp, derivation = resolve("modadd-main", "full", {"seeds": [0, 1, 2], "weight_multipliers": [0.1, 0.3, 10.0],
                                                       "train.epochs": 2000})
-    assert store_name(exp, derivation) == "modadd-main-full-seeds0-2-alphas0.1_0.3_10-epochs2000"
+    assert store_name(exp, derivation) == "modadd-main-full-alphas0.1_0.3_10-seeds0-2-epochs2000"
     exp, derivation = resolve("modadd-main", "full")
     assert store_name(exp, derivation) == "modadd-main-full"
     many = {"weight_multipliers": [0.1 * k for k in range(1, 30)]}
