@@ -146,12 +146,12 @@ def experiment_from_dict(raw: dict, name: str, scale: str) -> Experiment:
 
 
 # Schema of the top level and the [train] table: key -> (type, required). Types: int, float, bool, str,
-# "floats" / "ints" / "strs" (lists), "segments" (list of [start, stop, step]), "int?" (int or absent).
+# "floats" / "ints" / "strs" (lists), "segments" (list of [start, stop, step]), "int?" (int or None).
 _TOP = {"task": ("str", True), "description": ("str", False), "figures": ("strs", False),
         "weight_multipliers": ("floats", True), "seeds": ("ints", True), "checkpoints": ("segments", False),
         "group_size": ("int", False), "device": ("str", False)}
 _TRAIN = {"epochs": ("int", True), "lr": ("float", True), "weight_decay": ("float", True),
-          "batch_size": ("int", False), "shuffle": ("bool", False), "eval_every": ("int", False)}
+          "batch_size": ("int?", False), "shuffle": ("bool", False), "eval_every": ("int", False)}
 
 
 def _build(raw: dict, name: str, scale: str) -> Experiment:
@@ -175,7 +175,7 @@ def _build(raw: dict, name: str, scale: str) -> Experiment:
 
 
 def _spec_schema(spec) -> dict:
-    kinds = {"int": "int", "float": "float", "bool": "bool", "str": "str", "int | None": "int",
+    kinds = {"int": "int", "float": "float", "bool": "bool", "str": "str", "int | None": "int?",
              "tuple[float, float, int]": "numbers"}
     return {f.name: (kinds[f.type], False) for f in dataclasses.fields(spec)}
 
@@ -198,6 +198,10 @@ _KIND_WORDS = {"int": "an integer", "float": "a number", "bool": "true or false"
 
 
 def _typed(value, kind: str, key: str):
+    if kind.endswith("?"):  # optional: None (from Python; TOML has no null) means "not set"
+        if value is None:
+            return None
+        kind = kind[:-1]
     def is_int(v):
         return isinstance(v, int) and not isinstance(v, bool)
 

@@ -235,9 +235,9 @@ def run_experiment(exp: Experiment, store_path: str | None = None, client=None, 
 
     store_path = store_path or st.default_store_path(exp.name, exp.scale)
     data = prepare_data(exp, data_dir, progress=progress)
-    if st.store_exists(store_path) and upgrade_in_place(store_path):
-        echo(f"{store_path}: upgraded to store format {STORE_FORMAT} (epoch axis 1..E; the results are unchanged)")
     created = ensure_store(exp, store_path, data, overwrite=overwrite, derivation=derivation)
+    if upgrade_in_place(store_path):
+        echo(f"{store_path}: upgraded to store format {STORE_FORMAT} (epoch axis 1..E; the results are unchanged)")
     tasks = pending_tasks(exp, store_path)
     n_cells = len(exp.weight_multipliers) * len(exp.seeds)
     n_todo = sum(len(group) for _, group in tasks)
@@ -264,10 +264,7 @@ def run_experiment(exp: Experiment, store_path: str | None = None, client=None, 
                    for s, group in tasks]
         try:
             for future in as_completed(futures):
-                result = future.result()
-                tracker.cells_finished([f"  finished α = {a:g}, seed {result['seed']}: final test accuracy {acc:.3f}"
-                                        for a, acc in zip(result["alphas"], result.get("final_test_acc",
-                                                          [np.nan] * len(result["alphas"])), strict=True)])
+                tracker.cells_finished(_finished_lines(future.result()))
         except KeyboardInterrupt:
             client.cancel(futures)
             echo(f"\ninterrupted: the store {store_path} is readable; rerun the same command to resume")
@@ -281,3 +278,10 @@ def run_experiment(exp: Experiment, store_path: str | None = None, client=None, 
     echo(f"  {store_path}: {finished}/{n_cells} cells finished "
          f"(α = {list(exp.weight_multipliers)}, seeds = {list(exp.seeds)}, {exp.epochs} epochs)")
     return store_path
+
+
+def _finished_lines(result: dict) -> list[str]:
+    """A line per cell of a finished task (the result of `train_cells`)."""
+    accuracies = result.get("final_test_acc", [np.nan] * len(result["alphas"]))
+    return [f"  finished α = {alpha:g}, seed {result['seed']}: final test accuracy {acc:.3f}"
+            for alpha, acc in zip(result["alphas"], accuracies, strict=True)]
