@@ -1,17 +1,19 @@
-# Image of the artifact: the pinned environment of requirements.lock in /app/.venv, installed by the
+# Image of the artifact: the pinned environment of the hashed locks in /app/.venv, installed by the
 # Makefile's own commands, so that the default command `make reproduce` finds it up to date.
-#   make docker-build / make docker-reproduce SCALE=quick     (CPU PyTorch; TORCH_VARIANT=cu128 for CUDA 12.8)
+#   make docker-build / make docker-reproduce SCALE=quick     (CPU PyTorch; TORCH_VARIANT=cu130 for CUDA 13.0)
 #   docker compose up --abort-on-container-exit runner       (Dask scheduler + workers, docker-compose.yml)
 # Python 3.11, the minor version of the lock's wheels (made on 3.11.7). The digest is the multi-platform index
-# of this tag (docker-library/repo-info), so the base cannot change under the tag.
-FROM python:3.11.15-slim-bookworm@sha256:d29f48a31a8b408ed19272ca1e7b10ebae13b240a27e862d3d4217c528e2e0c3
+# of this tag (docker-library/repo-info), so the base cannot change under the tag. Where no registry can be
+# reached, scripts/docker-base.sh bootstraps an equivalent base (Debian 12's Python 3.11) from Debian's
+# packages: --build-arg BASE=grokking-base:bookworm (make docker-test does this by itself).
+ARG BASE=python:3.11.15-slim-bookworm@sha256:d29f48a31a8b408ed19272ca1e7b10ebae13b240a27e862d3d4217c528e2e0c3
+FROM ${BASE}
 
-# TORCH_VARIANT names the PyTorch wheel index (cpu, cu128, ...). Plain PyPI's torch is the CUDA build on
-# Linux, so the lock resolves torch from that index and everything else from PyPI. Build arguments reach
-# pip as environment variables during the build only; override PIP_INDEX_URL for a mirror.
+# TORCH_VARIANT picks torch's lock, requirements-torch-<variant>.lock (cpu, cu130), and TORCH_INDEX where the
+# Makefile looks for it when PyPI does not have it (the CPU build; a mirror or a local stand-in works too).
+# Build arguments reach pip and make as environment variables during the build only.
 ARG TORCH_VARIANT=cpu
-ARG PIP_INDEX_URL=https://download.pytorch.org/whl/${TORCH_VARIANT}
-ARG PIP_EXTRA_INDEX_URL=https://pypi.org/simple
+ARG TORCH_INDEX=https://download.pytorch.org/whl/${TORCH_VARIANT}
 # The user's id: `make docker-build` passes yours, so that the bind-mounted result folders stay writable.
 ARG UID=1000
 
@@ -29,19 +31,15 @@ RUN apt-get update \
 WORKDIR /app
 USER ${UID}
 
-# The environment first and on its own layer, so that editing the code does not download it again.
-COPY --chown=repro:repro requirements.lock pyproject.toml ./
-# The lock leaves out the CUDA runtime wheels of a CUDA torch (nvidia-*, triton): those come with torch's
-# own dependencies, every other version still held to the lock.
-RUN python3 -m venv .venv \
-    && .venv/bin/python -m pip install -q --no-deps -r requirements.lock \
-    && if [ "${TORCH_VARIANT}" != cpu ]; then \
-        .venv/bin/python -m pip install -q -c requirements.lock torch; \
-    fi
+# The environment first and on its own layer, so that editing the code does not download it again. The
+# Makefile's own rules install it; TORCH stays set so that `make reproduce` in the image finds it up to date.
+ENV TORCH=${TORCH_VARIANT}
+COPY --chown=repro:repro Makefile requirements.lock requirements-torch-${TORCH_VARIANT}.lock pyproject.toml ./
+RUN make .venv/.locked-${TORCH}
 
 COPY --chown=repro:repro . .
-# The Makefile's install rule itself: with the lock installed it only adds the project (editable) and writes
-# the stamp that makes `make reproduce` and `make test` skip the install.
+# With the lock installed this only adds the project (editable) and writes the stamp that makes
+# `make reproduce` and `make test` skip the install.
 RUN make .venv/.installed \
     && mkdir -p data figures results
 

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+import synthetic as syn
+import xarray as xr
 
 from repro.figures import appendix_claims as ac
 from repro.figures import claims
@@ -84,3 +86,176 @@ def test_quarter_means(values, last, expected):
 def test_ratio_never_raises():
     assert ac._ratio(1.0, 0.0) == math.inf
     assert math.isnan(ac._ratio(math.nan, 0.0))
+
+
+# ------------------------------------------------------------------ every claim both ways, on synthetic data
+
+ISING, MODADD, WD, BS200, DYN = syn.ISING, syn.MODADD, "modadd-wd", "modadd-bs200", "modadd-dynamics"
+MANY = tuple(range(30))  # 5 α × 30 seeds: enough runs for the absence test to decide
+NOISE = np.random.default_rng(0).normal(size=(3, 5, 30))
+
+
+def seed_fails(failing: bool):
+    grok = ("grok", "grok", "steady") if failing else "grok"
+    return lambda ctx: syn.ising(ctx, ("steady", "steady", grok, grok))
+
+
+def variability(grok_acc, learn_acc):
+    def build(ctx):
+        syn.ising(ctx)
+        acc = [learn_acc, [1.0] * 3, [1.0] * 3, grok_acc]
+        syn.final_metrics(ctx, ISING, test_acc=syn.per_run(syn.ISING_ALPHAS, acc))
+    return build
+
+
+def training_time(experiment, learn_settles, grok_settles):
+    """Train losses that settle (drop to their final value) at the given epochs; other α settle at 50."""
+    alphas = syn.ISING_ALPHAS if experiment == ISING else syn.MOD_ALPHAS
+    settle = np.full(len(alphas), 50)
+    settle[0], settle[-1] = learn_settles, grok_settles
+    loss = np.where(np.arange(100) >= settle[:, None], 0.1, 1.0)[:, None, :]
+
+    def build(ctx):
+        (syn.ising if experiment == ISING else syn.modadd)(ctx, train_loss=loss)
+    return build
+
+
+def domain_walls(walls: int):
+    """100 ordered 4×4 snapshots of which `walls` have |m| < 0.5, and 50 disordered ones."""
+    def build(ctx):
+        from grokcore.data.ising_io import ising_store_path
+        from repro.grid import ising_params
+
+        path = ising_store_path(ising_params(ctx.experiment(ISING)), ctx.data_dir)
+        path.mkdir(parents=True)
+        magnetization = np.r_[np.full(walls, 4.0), np.full(100 - walls, 16.0), np.zeros(50)]
+        ctx._cache[("ising_source", str(path))] = xr.Dataset(
+            {"magnetization": ("sample", magnetization), "phase": ("sample", np.r_[np.ones(100), np.zeros(50)]),
+             "spins": (("sample", "y", "x"), np.ones((150, 4, 4)))})
+    return build
+
+
+def measures(experiment, related: dict | None = None, seeds=MANY, **given):
+    """Compression measures of every final model: compressibility c = 3 + noise, the others independent
+    noise unless `related` names them (their sign: +1 rises with c, −1 falls) or `given` sets them per α."""
+    c = 3 + NOISE[0]
+
+    def build(ctx):
+        syn.modadd(ctx, experiment, ("steady",) * 5 if experiment != BS200 else syn.MOD_REGIMES, seeds=seeds)
+        names = ("ipr_input", "ipr_output", "weight_gini", "fisher_gini", "train_loss", "test_loss")
+        values = {name: 1 + 0.1 * NOISE[1 + i % 2] for i, name in enumerate(names)}
+        values.update({name: 3 + sign * c for name, sign in (related or {}).items()})
+        values.update(given)
+        values["compressibility"] = c
+        ctx._cache[("compression_measures", experiment)] = xr.Dataset(
+            {k: syn.per_run(syn.MOD_ALPHAS, v, seeds) for k, v in values.items()})
+        ctx._cache[("llc", experiment)] = syn.per_run(syn.MOD_ALPHAS, values.pop("llc", 1 + NOISE[2]), seeds)
+    return build
+
+
+def spectra(gap: bool):
+    spectrum = np.r_[np.full(500, 1e-4), np.ones(500)] if gap else np.logspace(-4, 0, 1000)
+
+    def build(ctx):
+        for experiment in (ISING, DYN):
+            ctx._cache[("fisher_spectra", experiment)] = xr.DataArray(
+                np.stack([spectrum, spectrum]), dims=("alpha", "rank"), coords={"alpha": [10.0, 0.1]})
+    return build
+
+
+def fisher_vs_magnitude(experiment, fisher_c, magnitude_c):
+    def build(ctx):
+        (syn.ising if experiment == ISING else syn.modadd)(ctx)
+        alphas = syn.ISING_ALPHAS if experiment == ISING else syn.MOD_ALPHAS
+        syn.fisher_pruning(ctx, experiment, alphas, [fisher_c] * len(alphas))
+        syn.final_pruning(ctx, experiment, alphas, [magnitude_c] * len(alphas))
+        syn.final_pruning(ctx, experiment, alphas, [magnitude_c] * len(alphas),
+                          key=("scheme_pruning", experiment, "global", None))
+    return build
+
+
+def grok_advantage(ising_ratio):
+    def build(ctx):
+        syn.ising(ctx)
+        syn.modadd(ctx)
+        syn.fisher_pruning(ctx, ISING, syn.ISING_ALPHAS, [2.0, 2.0, 2.0, 2.0 * ising_ratio])
+        syn.fisher_pruning(ctx, MODADD, syn.MOD_ALPHAS, [2.0] * 5)
+    return build
+
+
+def global_artefact(global_c, fc1_c):
+    def build(ctx):
+        syn.ising(ctx)
+        alphas = syn.ISING_ALPHAS
+        for key, c in ((("final_pruning", ISING), 3.0), (("scheme_pruning", ISING, "global", None), global_c),
+                       (("scheme_pruning", ISING, "layer", "fc1.weight"), fc1_c),
+                       (("scheme_pruning", ISING, "layer", "conv1.weight"), 3.0)):
+            syn.final_pruning(ctx, ISING, alphas, [c] * len(alphas), key=key)
+    return build
+
+
+FALLING = np.linspace(1.1, 0.1, 100)
+
+
+def steps(changes: dict | None = None):
+    """Seed-mean step magnitudes over 100 checkpoints, every curve FALLING unless `changes` maps
+    (experiment, α, metric, subspace) to another series."""
+    def build(ctx):
+        for experiment, task in ((ISING, "ising"), (DYN, "modadd")):
+            syn.regimes(ctx, experiment, task, (0.1, 10.0), ("steady", "grok"))
+            magnitude = xr.DataArray(np.broadcast_to(FALLING[None, :, None, None], (2, 100, 2, 3)).copy(),
+                                     dims=("alpha", "checkpoint", "metric", "subspace"),
+                                     coords={"alpha": [10.0, 0.1], "checkpoint": np.arange(100),
+                                             "metric": ["fisher", "euclid"], "subspace": ["all", "stiff", "sloppy"]})
+            for (e, alpha, metric, subspace), values in (changes or {}).items():
+                if e == experiment:
+                    magnitude.loc[{"alpha": alpha, "metric": metric, "subspace": subspace}] = values
+            ctx._cache[("step_measures", experiment)] = xr.Dataset({"magnitude": magnitude})
+    return build
+
+
+def in_both(alpha, metric, subspace, values):
+    return {(e, alpha, metric, subspace): values for e in (ISING, DYN)}
+
+
+CASES = {  # key: (builder of a case that must agree, builder of one that must not)
+    "ising-seed-fails-to-grok": (seed_fails(True), seed_fails(False)),
+    "ising-variability-grows-with-alpha": (variability([1.0, 0.9, 0.95], [1.0] * 3),
+                                           variability([1.0] * 3, [1.0, 0.97, 0.99])),
+    "ising-training-time-grows": (training_time(ISING, 80, 20), training_time(ISING, 20, 80)),
+    "modadd-training-time-grows": (training_time(MODADD, 80, 20), training_time(MODADD, 20, 80)),
+    "ising-domain-walls": (domain_walls(10), domain_walls(0)),
+    "ising-energy-deepens": (syn.correlations(*[{"conv1": (0.3, 0.1, 0.2), "conv2": (0.6, 0.1, 0.2)}] * 2),
+                             syn.correlations()),
+    "ising-grok-noisier": (syn.correlations(grok=[{"fc1": (0.5, 0.1, 0.9)}, {}, {}]), syn.correlations()),
+    "llc-unrelated-to-c": (measures(MODADD), measures(MODADD, {"llc": 1})),
+    "weight-gini-tracks-c": (measures(MODADD, {"weight_gini": 1}), measures(MODADD, {"weight_gini": -1})),
+    "ipr-compressive-lower": (measures(MODADD, {"ipr_input": -1, "ipr_output": -1}),
+                              measures(MODADD, {"ipr_input": -1})),
+    "ipr-bs200-grok-learn-equal": (measures(BS200), measures(BS200, ipr_input=[0.2, 0.2, 0.2, 0.2, 0.4])),
+    "wd-losses-anticorrelate-c": (measures(WD, {"train_loss": -1, "test_loss": -1}),
+                                  measures(WD, {"train_loss": -1, "test_loss": 1})),
+    "fisher-spectrum-gaps": (spectra(gap=True), spectra(gap=False)),
+    "fisher-prune-worse-ising": (fisher_vs_magnitude(ISING, 2.0, 5.0), fisher_vs_magnitude(ISING, 5.0, 2.0)),
+    "fisher-prune-worse-modadd": (fisher_vs_magnitude(MODADD, 2.0, 5.0), fisher_vs_magnitude(MODADD, 5.0, 2.0)),
+    "fisher-prune-no-grok-advantage": (grok_advantage(1.05), grok_advantage(2.0)),
+    "ising-global-pruning-artefact": (global_artefact(5.0, 5.0), global_artefact(2.0, 5.0)),
+    "fisher-separates-regimes": (steps({(ISING, 10.0, "fisher", "all"): 10 * FALLING}),
+                                 steps({(ISING, 10.0, "euclid", "all"): 10 * FALLING})),
+    "step-magnitude-decreases": (steps(), steps({(DYN, 0.1, "fisher", "all"): FALLING[::-1]})),
+    "grok-steps-start-larger": (steps(in_both(10.0, "fisher", "all", np.r_[5.0, FALLING[1:]])), steps()),
+    "stiff-steps-above-sloppy": (steps({**in_both(10.0, "fisher", "stiff", 2 * FALLING),
+                                        **in_both(0.1, "fisher", "stiff", 2 * FALLING)}),
+                                 steps(in_both(10.0, "fisher", "stiff", 2 * FALLING))),
+    "grok-stiff-sloppy-cross": (steps(in_both(10.0, "fisher", "stiff", np.full(100, 0.6))), steps()),
+}
+
+
+@pytest.mark.parametrize(("key", "case", "expected"), syn.both_ways(CASES))
+def test_claim_verdict_both_ways(key, case, expected, tmp_path):
+    result = syn.verdict(key, CASES[key][case], tmp_path)
+    assert result.verdict == expected, (result.verdict, result.ours, result.detail)
+
+
+def test_every_appendix_claim_has_both_cases():
+    assert sorted(_appendix_keys()) == sorted(CASES)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grokcore.measures.curves import classify_regime, final_value, grokking_time, threshold_epoch
+from grokcore.measures.curves import (
+    classify_regime,
+    convergence_epoch,
+    final_value,
+    grokking_time,
+    learned,
+    threshold_epoch,
+)
 
 NAN = np.nan
 
@@ -78,3 +85,46 @@ def test_classify_regime_with_a_threshold_relative_to_t_train():
 def test_final_value_is_the_last_evaluated_one():
     values = np.array([[1.0, 2.0, NAN, 3.0, NAN], [NAN] * 5, [4.0, NAN, NAN, NAN, 5.0]])
     np.testing.assert_array_equal(final_value(values), [3.0, NAN, 5.0])
+
+
+def test_a_flat_curve_at_chance_is_classified_grok_by_def_1_alone_but_did_not_learn_with_chance():
+    # Ising: train acc flat at 0.5 hits its own max at once (t_train 0); test evaluated every 10 epochs → t_test 9
+    epochs = np.arange(100)
+    train = np.full(100, 0.5)
+    test = np.where(epochs % 10 == 9, 0.5, NAN)
+    times = grokking_time(train, test)
+    assert (times.t_train, times.t_test) == (0, 9)
+    assert classify_regime(times.delta, 1.0, times.t_train) == "grok"
+    assert classify_regime(times.delta, 1.0, times.t_train, final_acc=0.5, chance=0.5) == "did-not-learn"
+
+
+@pytest.mark.parametrize(("final_acc", "chance", "margin", "expected"), [
+    ([0.5, 0.549, 0.55, 1.0, NAN], 0.5, 0.1, [False, False, True, True, False]),
+    ([1 / 113, 0.1, 0.11], 1 / 113, 0.1, [False, False, True]),
+    ([0.5, 0.51], 0.5, 0.0, [True, True]),
+])
+def test_learned_needs_the_final_accuracy_clearly_above_chance(final_acc, chance, margin, expected):
+    assert learned(final_acc, chance, margin).tolist() == expected
+
+
+def test_did_not_learn_overrides_every_def_2_class():
+    regime = classify_regime([50.0, 1.0, 50.0, NAN], 1.0, [10, 10, 10, 10], final_acc=[1.0, 1.0, 0.5, 1.0],
+                             chance=0.5)
+    assert regime.tolist() == ["grok", "steady", "did-not-learn", "undetermined"]
+    with pytest.raises(ValueError, match="together"):
+        classify_regime([1.0], final_acc=[1.0])
+    with pytest.raises(ValueError, match="margin"):
+        learned([1.0], 0.5, margin=1.0)
+
+
+@pytest.mark.parametrize(("loss", "expected"), [
+    ([2.0, 1.0, 0.5, 0.26, 0.25, 0.25], 3),  # within 5% of 0.25 from index 3 on
+    ([2.0, 0.25, 0.5, 0.25, 0.25, 0.25], 3),  # a later excursion restarts the clock
+    ([1.0, 1.0, 1.0], 0),
+    ([2.0, NAN, 0.25, NAN, 0.25], 2),  # unevaluated epochs are skipped
+    ([NAN, NAN], NAN),
+])
+def test_convergence_epoch_is_the_start_of_the_final_band(loss, expected):
+    np.testing.assert_array_equal(convergence_epoch(np.array(loss)), expected)
+    assert convergence_epoch(np.array([loss, loss]), epochs=np.arange(len(loss)) + 1).tolist() == [
+        expected + 1] * 2 or np.isnan(expected)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+import synthetic as syn
 import xarray as xr
 from matplotlib.collections import PathCollection
 from matplotlib.image import AxesImage
@@ -74,9 +75,12 @@ def test_fig02_one_train_and_one_test_line_per_alpha_per_panel(drawn, tiny_conte
     assert len(panels) == 4
     experiments = ["ising-main"] * 2 + ["modadd-main"] * 2
     for ax, experiment in zip(panels, experiments, strict=True):
-        gids = sorted(line.get_gid() for line in ax.get_lines() if line.get_gid())
+        gids = sorted(line.get_gid() for line in ax.get_lines() if line.get_gid() not in (None, "did-not-learn"))
         alphas = _alphas(tiny_context, experiment)
         assert gids == sorted(f"{kind} α={a:g}" for a in alphas for kind in ("train", "test"))
+    for ax, experiment in zip(panels[::2], experiments[::2], strict=True):  # the legend names unlearned α
+        unlearned = "did-not-learn" in m.majority_regime(tiny_context, experiment).values()
+        assert unlearned == any(line.get_gid() == "did-not-learn" for line in ax.get_lines())
         dashed = [line for line in ax.get_lines() if line.get_gid() and line.get_gid().startswith("train")]
         assert all(line.get_linestyle() == "--" for line in dashed)
 
@@ -232,3 +236,16 @@ def test_dynamics_compressibility_is_nan_before_a_run_has_learned(tiny_context):
     assert c.dims == ("alpha", "seed", "checkpoint")
     assert np.isnan(c.values[~done.transpose(*c.dims).values]).all()
     assert np.isfinite(c.values[done.transpose(*c.dims).values]).all() or not done.any()
+
+
+@pytest.mark.parametrize(("per_alpha", "grok", "learn"), [
+    (("steady", "steady", "grok", "grok"), 3.0, 0.1),
+    (("did-not-learn", "steady", "grok", "did-not-learn"), 1.0, 0.3),  # neither archetype may be unlearned
+    (("did-not-learn", "did-not-learn", "did-not-learn", "did-not-learn"), 3.0, 0.1),  # nothing learned
+    (("steady", "did-not-learn", "did-not-learn", "did-not-learn"), 3.0, 0.1),  # grok ≠ learn
+])
+def test_ising_archetypes_skip_runs_that_did_not_learn(per_alpha, grok, learn, tmp_path):
+    ctx = syn.context(tmp_path)
+    syn.ising(ctx, per_alpha)
+    assert m.archetypes(ctx, "ising-main")[:2] == (grok, learn)
+    assert m.majority_regime(ctx, "ising-main") == dict(zip(syn.ISING_ALPHAS, per_alpha, strict=True))

@@ -91,6 +91,21 @@ def test_step_measures_equal_the_eager_ones(ising, threshold):
             assert np.isnan(got["magnitude"][..., -1]).all() and np.isnan(got["cosine"][..., [0, -1]]).all()
 
 
+def test_stiff_split_uses_the_given_final_fisher_not_the_window_end(ising):
+    # a window cut from the run: the mask must come from the run's last Fisher (§4.11), here passed as final
+    ds, arrays = ising
+    window, final = ds.isel(checkpoint=slice(0, 4)), ds["fim_diag"].isel(checkpoint=-1)
+    theta, fim = arrays["theta"][..., :4, :], arrays["fim_diag"][..., :4, :]
+    stiff = geometry.stiff_mask(arrays["fim_diag"][..., -1, :], 0.1)
+    assert (stiff != geometry.stiff_mask(fim[..., -1, :], 0.1)).any()  # the two masks differ
+    got = lazy.step_measures(window, 0.1, final=final).compute().sel(metric="fisher")
+    for subspace, mask in (("stiff", stiff), ("sloppy", ~stiff)):
+        np.testing.assert_allclose(got["magnitude"].sel(subspace=subspace).transpose("alpha", "seed", "checkpoint")
+                                   [..., :-1], geometry.step_magnitude(theta, fim, mask), rtol=1e-5)
+    cut = lazy.step_measures(window, 0.1).compute().sel(metric="fisher", subspace="stiff")
+    assert not np.allclose(cut["magnitude"][..., :-1], got["magnitude"].sel(subspace="stiff")[..., :-1])
+
+
 def test_fisher_spectrum_and_gini(ising):
     ds, arrays = ising
     spectrum, ginis = lazy.fisher_spectrum(ds), lazy.gini_coefficients(ds)

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-from grokcore.measures.llc import local_learning_coefficient
+from grokcore.measures.llc import local_learning_coefficient, local_learning_coefficients
+from grokcore.models import P_MODADD, init_theta, model_at
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -91,3 +93,26 @@ def test_too_short_chain_is_rejected():
     model, x, y = _classifier()
     with pytest.raises(ValueError, match="3"):
         local_learning_coefficient(model, x, y, n_steps=3)
+
+
+@pytest.mark.parametrize("task", ["ising", "modadd"])
+def test_stacked_chains_equal_separate_chains(task):
+    """Every model's stacked chain is the chain `local_learning_coefficient` runs alone from the same generator
+    state (same minibatches and noise), to float round-off."""
+    gen = torch.Generator().manual_seed(3)
+    if task == "ising":
+        x = torch.randint(0, 2, (200, 1, 16, 16), generator=gen).float() * 2 - 1
+        y = torch.randint(0, 2, (200,), generator=gen)
+    else:
+        a, b = torch.randint(0, P_MODADD, (2, 200), generator=gen)
+        x = torch.cat([F.one_hot(a, P_MODADD), F.one_hot(b, P_MODADD)], dim=1).float()
+        y = (a + b) % P_MODADD
+    thetas = torch.stack([alpha * init_theta(task, torch.Generator().manual_seed(1)) for alpha in (0.5, 1.0, 3.0)])
+    options = {"n_steps": 8, "batch_size": 32, "epsilon": 1e-4, "gamma": 100.0, "weight_decay": 0.01}
+    stacked = local_learning_coefficients(task, thetas, x, y, generator=torch.Generator().manual_seed(7), **options)
+    for theta, estimate in zip(thetas, stacked, strict=True):
+        alone = local_learning_coefficient(model_at(task, theta), x, y, generator=torch.Generator().manual_seed(7),
+                                           **options)
+        np.testing.assert_allclose(estimate.chain_loss, alone.chain_loss, rtol=1e-5)
+        assert estimate.init_loss == pytest.approx(alone.init_loss, rel=1e-6)
+        assert estimate.llc == pytest.approx(alone.llc, rel=1e-3, abs=1e-3)

@@ -8,6 +8,7 @@ import torch
 
 from grokcore.measures._params import tensor_slices
 from grokcore.measures.pruning import (
+    DEFAULT_FRACTIONS,
     SCHEMES,
     _two_hot_columns,
     compressibility,
@@ -250,3 +251,11 @@ def test_chunking_the_pruned_copies_changes_nothing():
     all_at_once = pruning_curve("ising", THETA, X, Y, np.linspace(0, 1, 7), chunk_size=16)
     for a, b in zip(one, all_at_once, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_curve_that_never_drops_has_undefined_not_huge_compressibility():
+    # the trapezoid sum of a flat 0.9 over 101 points falls short of 0.9 by round-off: c must be inf, not 9e15
+    flat = np.full(101, 0.9)
+    assert np.trapezoid(flat, DEFAULT_FRACTIONS) < 0.9
+    assert np.isposinf(compressibility(DEFAULT_FRACTIONS, flat))
+    assert np.isnan(compressibility(DEFAULT_FRACTIONS, np.full(101, np.nan)))

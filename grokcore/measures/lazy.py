@@ -116,7 +116,7 @@ def _step_block(theta, before, after, fim, final, threshold):
     return result
 
 
-def step_measures(ds: xr.Dataset, threshold: float = 0.1) -> xr.Dataset:
+def step_measures(ds: xr.Dataset, threshold: float = 0.1, final: xr.DataArray | None = None) -> xr.Dataset:
     """Trajectory measures of θ and the Fisher diagonal per (alpha, seed, checkpoint, metric, subspace).
 
     Each value is labelled with the checkpoint e_k whose Fisher F_k it uses: magnitude |s_k|_F (Eq. 8) and
@@ -124,10 +124,13 @@ def step_measures(ds: xr.Dataset, threshold: float = 0.1) -> xr.Dataset:
     meeting at e_k; norm √(θ_kᵀF_kθ_k). NaN where undefined (magnitude/origin at the last checkpoint, cosine at
     the first and last). metric "fisher" or "euclid" (F ≡ 1); subspace "all", "stiff" or "sloppy" (final
     Fisher diagonal ≥ / < threshold, §4.11, fixed along the trajectory; NaN for a run whose final Fisher is
-    not written). Computed block by block: a chunk of checkpoints needs only its neighbours' θ.
+    not written). final (alpha, seed, param): the Fisher diagonal that defines the split, by default ds's last
+    checkpoint; pass the run's last checkpoint when ds is a window cut from the run, since §4.11's mask is the
+    Fisher at the end of training, not at the end of the plotted window. Computed block by block: a chunk of
+    checkpoints needs only its neighbours' θ.
     """
     theta, fim = ds["theta"], ds["fim_diag"]
-    final = fim.isel(checkpoint=-1, drop=True)
+    final = fim.isel(checkpoint=-1, drop=True) if final is None else final.drop_vars("checkpoint", errors="ignore")
     sizes = {"measure": len(MEASURES), "metric": len(METRICS_GEOMETRY), "subspace": len(SUBSPACES)}
     stacked = xr.apply_ufunc(
         _step_block, theta, theta.shift(checkpoint=1), theta.shift(checkpoint=-1), fim, final,

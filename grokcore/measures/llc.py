@@ -10,6 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call
+from torch.nn import functional as F
+
+from grokcore.ensemble import StackedNet, two_hot_tokens
 
 
 class LLCEstimate(NamedTuple):
@@ -43,27 +46,80 @@ def local_learning_coefficient(
     (lr = 1 on the scaled objective, as in devinterp). loss_fn(output, target) must return the mean loss;
     the default is mean cross entropy. All randomness comes from `generator` (default: seed 0).
     """
+    w_star = {name: p.detach().clone() for name, p in model.named_parameters()}
+    w = {name: p.clone().requires_grad_(True) for name, p in w_star.items()}
+
+    def losses(w, rows):
+        return loss_fn(functional_call(model, w, (x if rows is None else x[rows],)), y if rows is None else y[rows])
+
+    estimates = _sgld(losses, w, w_star, len(x), n_steps, epsilon, gamma, batch_size, n_multiplier,
+                      temp_multiplier, weight_decay, generator, model_axis=False)
+    return estimates[0]
+
+
+def local_learning_coefficients(
+    task: str,
+    thetas,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_steps: int = 10_000,
+    epsilon: float = 1e-3,
+    gamma: float = 1.0,
+    batch_size: int = 512,
+    n_multiplier: float = 1.0,
+    temp_multiplier: float = 1.0,
+    weight_decay: float = 0.0,
+    generator: torch.Generator | None = None,
+    device: str | torch.device = "cpu",
+) -> list[LLCEstimate]:
+    """λ̂ of each model θ (model, param) of the task (mean cross entropy on x, y), all chains run as one stacked
+    network: per model, the chain `local_learning_coefficient` runs from a generator in `generator`'s state.
+
+    Each chain draws the same minibatches and noise from its own copy of the generator, so one draw per step
+    serves them all; the numbers equal separate chains up to float round-off (stacked products, and for
+    two-hot mod-add inputs the first layer as a column lookup, change the summation order).
+    """
+    net = StackedNet.from_theta(task, thetas).to(device)
+    w_star = {name: p.detach().clone() for name, p in net.named_parameters()}
+    w = dict(net.named_parameters())
+    tokens = two_hot_tokens(x) if task == "modadd" else None
+    inputs, y = (x if tokens is None else tokens).to(device), y.to(device)
+
+    def losses(_w, rows):
+        x_rows, y_rows = (inputs, y) if rows is None else (inputs[rows], y[rows])
+        logits = net(x_rows)  # (model, row, class)
+        ce = F.cross_entropy(logits.flatten(0, 1), y_rows.repeat(net.n_models), reduction="none")
+        return ce.view(net.n_models, -1).mean(dim=1)
+
+    return _sgld(losses, w, w_star, len(y), n_steps, epsilon, gamma, batch_size, n_multiplier, temp_multiplier,
+                 weight_decay, generator, model_axis=True)
+
+
+def _sgld(losses, w, w_star, n, n_steps, epsilon, gamma, batch_size, n_multiplier, temp_multiplier, weight_decay,
+          generator, model_axis: bool) -> list[LLCEstimate]:
+    """The SGLD chains of `local_learning_coefficient` for parameters w {name: tensor} (with a leading model axis
+    if `model_axis`, every model moved by the same draws) around w_star; losses(w, rows) gives the mean loss
+    (model,) or () on the rows (None: all of them)."""
     if n_steps < 4:
         raise ValueError(f"n_steps must be at least 4, got {n_steps!r}")
     generator = torch.Generator().manual_seed(0) if generator is None else generator
-    n = len(x)
     n_eff = n * n_multiplier
     nbeta = n_eff / math.log(n_eff) / temp_multiplier
-    w_star = {name: p.detach().clone() for name, p in model.named_parameters()}
-    w = {name: p.clone().requires_grad_(True) for name, p in w_star.items()}
     with torch.no_grad():
-        init_loss = float(loss_fn(functional_call(model, w_star, (x,)), y))
-    chain = np.empty(n_steps)
+        init_loss = np.atleast_1d(losses(w_star, None).double().cpu().numpy())
+    chain = np.empty((init_loss.size, n_steps))
+    params = list(w.values())
     for step in range(n_steps):
         batch = torch.randint(n, (batch_size,), generator=generator)
-        loss = loss_fn(functional_call(model, w, (x[batch],)), y[batch])
-        chain[step] = float(loss.detach())
-        grads = torch.autograd.grad(loss, list(w.values()))
+        loss = losses(w, batch.to(params[0].device))
+        chain[:, step] = loss.detach().cpu().numpy()
+        grads = torch.autograd.grad(loss.sum(), params)
         with torch.no_grad():
             for (name, p), grad in zip(w.items(), grads, strict=True):
                 # the quadratic terms' gradients, γ(w − w*) and nβ·wd·w, written out rather than taped
                 drift = gamma * (p - w_star[name]) + nbeta * (grad + weight_decay * p)
-                noise = torch.randn(p.shape, generator=generator, dtype=p.dtype)
+                shape = p.shape[1:] if model_axis else p.shape
+                noise = torch.randn(shape, generator=generator, dtype=p.dtype)
                 p.add_(-epsilon / 2 * drift + math.sqrt(epsilon) * noise.to(p.device))
-    llc = nbeta * (chain[n_steps // 4 :].mean() - init_loss)
-    return LLCEstimate(float(llc), chain, init_loss)
+    return [LLCEstimate(float(nbeta * (c[n_steps // 4 :].mean() - init)), c, float(init))
+            for c, init in zip(chain, init_loss, strict=True)]

@@ -16,6 +16,7 @@ from grokcore.models import PARAM_SHAPES, build_model, n_params
 SCHEMES = ("per_layer", "global", "global_normalised", "layer")
 VARIANTS = ("normalised", "raw", "chance")
 DEFAULT_FRACTIONS = np.linspace(0.0, 1.0, 101)
+NEVER_DROPS = 1e-9  # S/A(0) this close to 1: the pruning curve never drops, c is undefined (inf)
 
 
 class PruningCurve(NamedTuple):
@@ -223,7 +224,8 @@ def compressibility(fractions, acc, variant: str = "normalised", chance: float |
     fractions (grid,) from 0 to 1 increasing; acc (..., grid) -> (...,). variant "normalised" (default), "raw":
     c = 1/(1 − S), "chance": S and A(0) measured above the accuracy `chance` (e.g. 0.5 for Ising), c =
     1/(1 − ∫(A − chance)dp/(A(0) − chance)). A step from A(0) to 0 (or to chance) at p* gives 1/(1 − p*).
-    Guards: NaN where A(0) ≤ 0 (or ≤ chance); inf where the curve never drops (ratio ≥ 1).
+    Guards: NaN where A(0) ≤ 0 (or ≤ chance); inf where the curve never drops (ratio ≥ 1 up to round-off: a
+    flat curve's trapezoid sum can fall 1e-16 short of A(0), which would read as c ≈ 9·10¹⁵).
     """
     p = np.asarray(fractions, dtype=float)
     acc = np.asarray(acc, dtype=float)
@@ -241,4 +243,4 @@ def compressibility(fractions, acc, variant: str = "normalised", chance: float |
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = area / top
         c = 1.0 / (1.0 - ratio)
-    return np.where(top <= 0, np.nan, np.where(ratio >= 1, np.inf, c))
+    return np.where(top <= 0, np.nan, np.where(ratio >= 1 - NEVER_DROPS, np.inf, c))

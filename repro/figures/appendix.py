@@ -15,8 +15,8 @@ import xarray as xr
 from matplotlib.ticker import NullLocator
 
 from grokcore.measures import geometry, ising_features, lazy, pruning
-from grokcore.measures.llc import local_learning_coefficient
-from grokcore.models import PARAM_SHAPES, model_at
+from grokcore.measures.llc import local_learning_coefficients
+from grokcore.models import PARAM_SHAPES
 from repro.figures import main as m
 from repro.figures import style
 from repro.figures.claims import fisher_roots
@@ -113,11 +113,10 @@ def llc(ctx: Context, experiment: str) -> xr.DataArray:
         for j, seed in enumerate(ds["seed"].values):
             data = ctx.task_data(experiment, int(seed))
             x, y = data.x_train.to(m.DEVICE), data.y_train.to(m.DEVICE)
-            for i, alpha in enumerate(ds["alpha"].values):
-                model = model_at(ds.attrs["task"], m.final_theta(ctx, experiment, alpha, int(seed))).to(m.DEVICE)
-                values[i, j] = local_learning_coefficient(
-                    model, x, y, n_steps=LLC_STEPS[ctx.scale], epsilon=LLC_EPSILON, gamma=LLC_GAMMA,
-                    generator=torch.Generator().manual_seed(int(seed))).llc
+            thetas = np.stack([m.final_theta(ctx, experiment, alpha, int(seed)) for alpha in ds["alpha"].values])
+            values[:, j] = [estimate.llc for estimate in local_learning_coefficients(
+                ds.attrs["task"], thetas, x, y, n_steps=LLC_STEPS[ctx.scale], epsilon=LLC_EPSILON, gamma=LLC_GAMMA,
+                generator=torch.Generator().manual_seed(int(seed)), device=m.DEVICE)]
         return xr.DataArray(values, dims=("alpha", "seed"), coords={"alpha": ds["alpha"], "seed": ds["seed"]})
 
     return m._cached(ctx, ("llc", experiment), compute)
@@ -144,7 +143,8 @@ def compression_measures(ctx: Context, experiment: str) -> xr.Dataset:
 
 def step_measures(ctx: Context, experiment: str) -> xr.Dataset:
     """Seed-mean trajectory measures of the grokking and learning α (Eq. 8-9, App. G) with both metrics and all
-    three subspaces: (alpha, checkpoint, metric, subspace), over the paper's plotted window (m.TRAJECTORY_LIMIT)."""
+    three subspaces: (alpha, checkpoint, metric, subspace), over the paper's plotted window (m.TRAJECTORY_LIMIT);
+    the stiff/sloppy split uses each run's Fisher at its last checkpoint (§4.11), wherever the window ends."""
 
     def compute():
         ds = ctx.results(experiment)
@@ -152,9 +152,11 @@ def step_measures(ctx: Context, experiment: str) -> xr.Dataset:
         epochs = ds["checkpoint"].values
         inside = int(np.searchsorted(epochs, m.TRAJECTORY_LIMIT[ds.attrs["task"]], side="right"))
         # one checkpoint past the window, so that the window's last step is defined
-        sub = ds[["theta", "fim_diag"]].sel(alpha=[arch.grok, arch.learn]).isel(
-            checkpoint=slice(0, min(inside + 1, len(epochs))))
-        means = lazy.step_measures(sub.assign_attrs(ds.attrs)).mean("seed").compute()
+        runs = ds[["theta", "fim_diag"]].sel(alpha=[arch.grok, arch.learn])
+        sub = runs.isel(checkpoint=slice(0, min(inside + 1, len(epochs))))
+        # §4.11: the stiff/sloppy mask is the Fisher at the run's last checkpoint, not at the window's end
+        final = runs["fim_diag"].isel(checkpoint=-1, drop=True)
+        means = lazy.step_measures(sub.assign_attrs(ds.attrs), final=final).mean("seed").compute()
         return means.isel(checkpoint=slice(0, inside)) if inside > 2 else means
 
     return m._cached(ctx, ("step_measures", experiment), compute)
@@ -272,9 +274,15 @@ def _seed_summary(ctx: Context, experiment: str, task_label: str) -> plt.Figure:
         _points(ax, x, source[test].transpose("alpha", "seed"), alphas, test)
         ax.set_ylabel(ylabel)
     _log_scale(axes[0, 1], "y")
-    _points(axes[1, 0], x, times["delta"].transpose("alpha", "seed"), alphas, "delta", marker="D")
+    learned = times["regime"].transpose("alpha", "seed") != "did-not-learn"
+    delta = times["delta"].transpose("alpha", "seed")
+    _points(axes[1, 0], x, delta.where(learned), alphas, "delta", marker="D")
+    if not learned.all():  # Def. 1 is meaningless for them: marked apart, left out of every statistic
+        axes[1, 0].scatter(x[~learned.values], delta.values[~learned.values], marker="x", color="0.4",
+                           gid="did-not-learn", label=f"did not learn ({int((~learned).sum())} runs)")
+        axes[1, 0].legend(fontsize=7)
     axes[1, 0].axhline(0, color="0.5", lw=0.8)
-    axes[1, 0].set_ylabel("Δt_grok = t_test − t_train (epochs, Eq. 3)")
+    axes[1, 0].set_ylabel(f"Δt_grok = t_test − t_train (Eq. 3; epochs, test every {times.attrs['eval_every']})")
     for ax in axes.flat:
         _alpha_axis(ax, alphas)
         ax.set_xlabel("weight multiplier α (seeds side by side)")
@@ -288,8 +296,9 @@ def _seed_summary(ctx: Context, experiment: str, task_label: str) -> plt.Figure:
 @figure("fig09", "Ising: per-seed final train/test accuracy and loss, and grokking times (Def. 1), against α",
         (ISING,),
         notes="t_train, t_test by Def. 1 read as 'within 5% of the maximum, relative'; the Ising test set is "
-              "evaluated every eval_every epochs, so t_test has that resolution. α grid and seed count per scale "
-              "(the paper's grid is not published).")
+              "evaluated every eval_every epochs, so t_test has that resolution. Runs that did not learn (final "
+              "test accuracy < 0.55) are crosses in the Δt panel and count as neither grokking nor learning. "
+              "α grid and seed count per scale (the paper's grid is not published).")
 def fig09(ctx: Context) -> plt.Figure:
     return _seed_summary(ctx, ISING, "Ising")
 
@@ -297,7 +306,8 @@ def fig09(ctx: Context) -> plt.Figure:
 @figure("fig10", "Mod-add: per-seed final train/test accuracy and loss, and grokking times (Def. 1), against α",
         (MODADD,),
         notes="Def. 1 read as 'within 5% of the maximum, relative'. Test metrics are whole-test-set means (the "
-              "authors' code divided inside its batch loop). α grid and seed count per scale.")
+              "authors' code divided inside its batch loop). Runs that did not learn (final test accuracy below "
+              "chance + 10% of the way to 1) are crosses in the Δt panel. α grid and seed count per scale.")
 def fig10(ctx: Context) -> plt.Figure:
     return _seed_summary(ctx, MODADD, "Modular addition")
 

@@ -13,9 +13,10 @@ import math
 import numpy as np
 from scipy.stats import spearmanr
 
-from grokcore.measures import ising_features, pruning
+from grokcore.measures import curves, ising_features, pruning
 from repro.figures import appendix as a
 from repro.figures import main as m
+from repro.figures import stats
 from repro.figures.claims import Outcome, claim, summary
 from repro.figures.registry import Context
 
@@ -45,6 +46,7 @@ def _verdict(ok: bool, value: float) -> bool | None:
        "accuracy < 95% of the α's best seed) at at least half of the α whose seeds mostly grok",
        experiments=(ISING,))
 def _seed_fails(ctx: Context) -> Outcome:
+    """A seed that did not learn at all also fails to grok (it counts as a failure here)."""
     regimes = m.regimes(ctx, ISING)
     acc = m.final_metrics(ctx, ISING)["test_acc"]
     grok_alphas = [alpha for alpha, r in m.majority_regime(ctx, ISING).items() if r == "grok"]
@@ -74,27 +76,45 @@ def _variability(ctx: Context) -> Outcome:
                              for x in acc["alpha"].values))
 
 
+def convergence_times(ctx: Context, experiment: str):
+    """Per run (alpha, seed): the first epoch from which the train loss stays within 5% of its final value
+    (curves.convergence_epoch), NaN for runs that did not learn."""
+    ds = ctx.results(experiment)
+    loss = ds["train_loss"].transpose("alpha", "seed", "epoch")
+    times = curves.convergence_epoch(loss.values, epochs=ds["epoch"].values + 1)
+    converged = ds["train_loss"].isel(epoch=0, drop=True).transpose("alpha", "seed").copy(data=times)
+    return converged.where(m.learned_runs(ctx, experiment))
+
+
 def _training_time(ctx: Context, experiment: str) -> Outcome:
     arch = m.archetypes(ctx, experiment)
-    t_train = m.regimes(ctx, experiment)["t_train"].mean("seed")
-    times = {alpha: float(t_train.sel(alpha=alpha)) for alpha in (arch.grok, arch.learn)}
+    converged = convergence_times(ctx, experiment).mean("seed")
+    regimes = m.regimes(ctx, experiment)
+    t_train = regimes["t_train"].where(m.learned_runs(ctx, experiment)).mean("seed")
+    times = {alpha: float(converged.sel(alpha=alpha)) for alpha in (arch.grok, arch.learn)}
     value = times[arch.learn] - times[arch.grok]
-    detail = "seed-mean t_train: " + "; ".join(f"α={float(x):g}: {float(t_train.sel(alpha=x)):.0f}"
-                                               for x in t_train["alpha"].values)
-    return Outcome(_verdict(value > 0, value), f"t_train {times[arch.learn]:.0f} (learning α={arch.learn:g}) vs "
-                   f"{times[arch.grok]:.0f} (grokking α={arch.grok:g})", value, None, None, detail)
+    detail = ("seed-mean epoch the train loss settles within 5% of its final value / Def. 1 t_train: " + "; ".join(
+        f"α={float(x):g}: {float(converged.sel(alpha=x)):.0f} / {float(t_train.sel(alpha=x)):.0f}"
+        for x in converged["alpha"].values) + ". App A's \"training time\" read as the time the run takes to "
+        "settle; Def. 1's t_train (the time to fit the training set) is given for comparison")
+    return Outcome(_verdict(value > 0, value), f"{times[arch.learn]:.0f} (learning α={arch.learn:g}) vs "
+                   f"{times[arch.grok]:.0f} epochs (grokking α={arch.grok:g})", value, None, None, detail)
+
+
+TRAINING_TIME_RULE = ("seed-mean epoch from which the train loss stays within 5% of its final value (our reading "
+                      "of \"training time\"): learning α > grokking α; runs that did not learn left out")
 
 
 @claim("ising-training-time-grows", "App A, Fig 9", "Ising: training takes longer from the grokking to the learning "
-       "regime", paper="increase", tolerance="seed-mean t_train (Def. 1): learning α > grokking α",
-       experiments=(ISING,))
+       "regime (training time = epochs until the train loss settles)", paper="increase",
+       tolerance=TRAINING_TIME_RULE, experiments=(ISING,))
 def _training_time_ising(ctx: Context) -> Outcome:
     return _training_time(ctx, ISING)
 
 
 @claim("modadd-training-time-grows", "App A, Fig 10", "Mod-add: training takes longer from the grokking to the "
-       "learning regime", paper="increase", tolerance="seed-mean t_train (Def. 1): learning α > grokking α",
-       experiments=(MODADD,))
+       "learning regime (training time = epochs until the train loss settles)", paper="increase",
+       tolerance=TRAINING_TIME_RULE, experiments=(MODADD,))
 def _training_time_modadd(ctx: Context) -> Outcome:
     return _training_time(ctx, MODADD)
 
@@ -161,12 +181,13 @@ def _correlation_outcome(rho: float, n: int, ok: bool, what: str) -> Outcome:
 
 
 @claim("llc-unrelated-to-c", "App D, Fig 15", "No relationship between the local learning coefficient and the "
-       "compressibility", paper="no relationship", tolerance="|Spearman ρ(c, λ̂)| < 0.5 over every run "
-       "(batch 64)", experiments=(MODADD,))
+       "compressibility", paper="no relationship", tolerance=f"Spearman ρ(c, λ̂) over every run that learned "
+       f"(batch 64): {stats.ABSENCE_RULE}", experiments=(MODADD,))
 def _llc(ctx: Context) -> Outcome:
-    rho, n = _spearman(a.llc(ctx, MODADD), a.compression_measures(ctx, MODADD)["compressibility"])
-    return _correlation_outcome(rho, n, abs(rho) < 0.5, f"over all runs; LLC from {a.LLC_STEPS[ctx.scale]} SGLD "
-                                                        "steps")
+    c = a.compression_measures(ctx, MODADD)["compressibility"].where(m.learned_runs(ctx, MODADD))
+    found = stats.correlation(a.llc(ctx, MODADD).transpose(*c.dims).values, c.values, rank=True)
+    return Outcome(stats.absence_verdict(found), found.text("Spearman ρ"), found.rho, None, found.n,
+                   f"LLC from {a.LLC_STEPS[ctx.scale]} SGLD steps")
 
 
 @claim("weight-gini-tracks-c", "App D, Fig 15", "More compressible models have higher weight Gini coefficients",
@@ -281,20 +302,25 @@ def _fisher_worse_modadd(ctx: Context) -> Outcome:
     return _fisher_worse(ctx, MODADD)
 
 
+ADVANTAGE_MARGIN = 0.1  # a grokking "advantage" is a seed-mean Fisher-pruning c more than 10% above learning's
+
+
 @claim("fisher-prune-no-grok-advantage", "App F.1, Fig 21", "Under Fisher pruning, the grokking α gives no "
-       "consistent compressibility advantage", paper="no advantage", tolerance="in both tasks some smaller α has "
-       "a seed-mean Fisher-pruning c at least that of the largest (grokking) α", experiments=(ISING, MODADD))
+       "consistent compressibility advantage", paper="no advantage", tolerance="in both tasks the seed-mean "
+       f"Fisher-pruning c of the grokking α ≤ (1 + {ADVANTAGE_MARGIN:g}) × that of the learning α (the archetypes "
+       "of Figs 3-8)", experiments=(ISING, MODADD))
 def _no_grok_advantage(ctx: Context) -> Outcome:
-    verdicts, texts = [], []
+    ratios, texts = {}, []
     for experiment in (ISING, MODADD):
-        c = a.fisher_compressibility(ctx, experiment).mean("seed")
-        grok = float(c["alpha"].max())
-        others = c.sel(alpha=c["alpha"] < grok)
-        verdicts.append(bool((others >= c.sel(alpha=grok)).any()))
-        texts.append(f"{experiment}: " + ", ".join(f"α={float(x):g} {float(c.sel(alpha=x)):.2f}"
-                                                   for x in c["alpha"].values))
-    return Outcome(all(verdicts), f"advantage absent: {dict(zip((ISING, MODADD), verdicts, strict=True))}", None,
-                   None, None, "; ".join(texts))
+        c = a.fisher_compressibility(ctx, experiment).where(m.learned_runs(ctx, experiment))
+        c = c.where(np.isfinite(c)).mean("seed")
+        arch = m.archetypes(ctx, experiment)
+        ratios[experiment] = _ratio(float(c.sel(alpha=arch.grok)), float(c.sel(alpha=arch.learn)))
+        texts.append(f"{experiment} (grok α={arch.grok:g}, learn α={arch.learn:g}): " + ", ".join(
+            f"α={float(x):g} {float(c.sel(alpha=x)):.2f}" for x in c["alpha"].values))
+    worst = max(ratios.values(), key=lambda r: r if math.isfinite(r) else math.inf)
+    return Outcome(_verdict(worst <= 1 + ADVANTAGE_MARGIN, worst), "grokking / learning c: " + ", ".join(
+        f"{e} {r:.2f}" for e, r in ratios.items()), worst, None, None, "; ".join(texts))
 
 
 @claim("ising-global-pruning-artefact", "App F.2, Figs 25-26", "Ising: naive global pruning seems to remove more at "

@@ -18,7 +18,7 @@ import xarray as xr
 
 from grokcore.measures import curves, fourier, ising_features, lazy, pruning
 from repro.figures import style
-from repro.figures.registry import Context, MissingResults, figure
+from repro.figures.registry import Context, figure
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 # Def. 2: a run groks if Δt_grok > GROK_THRESHOLD·t_train, i.e. its test accuracy needs more than twice the
@@ -35,6 +35,9 @@ FEATURE_CHECKPOINTS = 150
 TRAJECTORY_LIMIT = {"ising": 50_000, "modadd": 200}
 PAPER_IPR = {"grok": 0.43, "learn": 0.53}
 CHANCE = {"ising": 0.5, "modadd": 1 / fourier.P_MODADD}  # test accuracy of a constant guess
+# A run whose final test accuracy stays below chance + LEARN_MARGIN·(1 − chance) "did not learn" (Ising 0.55,
+# mod-add 0.109): its own class, left out of every grok/learn statistic (curves.learned).
+LEARN_MARGIN = curves.LEARN_MARGIN
 LAYER_LABELS = {"conv1": "conv1", "conv2": "conv2", "fc1": "FC"}
 FEATURE_LABELS = ("E", "M", "|M|")
 PLOT_POINTS = 2000  # per training curve: log-spaced epochs keep 100k-epoch runs light to draw
@@ -74,16 +77,10 @@ def ising_source(ctx: Context, experiment: str) -> xr.Dataset:
 
     Raises MissingResults if it has not been generated at this scale (figures never start a Monte Carlo run).
     """
-    from grokcore.data.ising_io import ising_store_path
-    from repro.grid import ising_params
-
-    exp = ctx.experiment(experiment)
-    if exp.task != "ising":
-        raise ValueError(f"experiment {experiment!r} is a {exp.task} experiment, not an Ising one")
-    path = ising_store_path(ising_params(exp), ctx.data_dir)
-    if not path.exists():
-        raise MissingResults(f"the Ising data of {experiment} at scale {ctx.scale!r} is not in "
-                             f"{ctx.data_dir}: run `repro run {experiment} --scale {ctx.scale}`")
+    path = ctx.ising_data_path(experiment)
+    if path is None:
+        raise ValueError(f"experiment {experiment!r} is a {ctx.experiment(experiment).task} experiment, not an "
+                         "Ising one")
     return _cached(ctx, ("ising_source", str(path)), lambda: xr.open_zarr(path, consolidated=None).load())
 
 
@@ -147,23 +144,39 @@ class Archetypes(NamedTuple):
 
 
 def regimes(ctx: Context, experiment: str) -> xr.Dataset:
-    """Def. 1-2 per run, (alpha, seed): t_train, t_test, Δt_grok (epochs), regime grok/steady/undetermined."""
+    """Def. 1-2 per run, (alpha, seed): t_train, t_test, Δt_grok (epochs), regime grok / steady / did-not-learn
+    (final test accuracy below chance + LEARN_MARGIN of the way to 1) / undetermined. Attribute eval_every: the
+    resolution of t_test and Δt_grok in epochs (the test set's evaluation interval)."""
 
     def compute():
-        times = lazy.grokking_times(ctx.results(experiment)).compute()
-        regime = curves.classify_regime(times["delta"].values, GROK_THRESHOLD, times["t_train"].values)
-        return times.assign(regime=(("alpha", "seed"), regime))
+        ds = ctx.results(experiment)
+        times = lazy.grokking_times(ds).compute()
+        final = final_metrics(ctx, experiment)["test_acc"].transpose(*times["delta"].dims)
+        regime = curves.classify_regime(times["delta"].values, GROK_THRESHOLD, times["t_train"].values,
+                                        final.values, CHANCE[ds.attrs["task"]], LEARN_MARGIN)
+        return times.assign(regime=(times["delta"].dims, regime)).assign_attrs(eval_every=eval_every(ctx, experiment))
 
     return _cached(ctx, ("regimes", experiment), compute)
 
 
+def eval_every(ctx: Context, experiment: str) -> int:
+    """Every how many epochs the test set of `experiment` was evaluated: the resolution of t_test (Def. 1)."""
+    return int(ctx.experiment(experiment).eval_every)
+
+
+def learned_runs(ctx: Context, experiment: str) -> xr.DataArray:
+    """(alpha, seed) bool: the runs that learned (regime not did-not-learn), for grok/learn statistics."""
+    return regimes(ctx, experiment)["regime"] != "did-not-learn"
+
+
 def majority_regime(ctx: Context, experiment: str) -> dict[float, str]:
-    """The regime of each α: "grok" or "steady" if more than half of its seeds are, else "mixed"."""
+    """The regime of each α: "grok", "steady" or "did-not-learn" if more than half of its seeds are, else
+    "mixed"."""
     table = regimes(ctx, experiment)["regime"]
     result = {}
     for alpha in table["alpha"].values:
         runs = table.sel(alpha=alpha).values
-        counts = {r: int((runs == r).sum()) for r in ("grok", "steady")}
+        counts = {r: int((runs == r).sum()) for r in ("grok", "steady", "did-not-learn")}
         best = max(counts, key=counts.get)
         result[float(alpha)] = best if counts[best] > len(runs) / 2 else "mixed"
     return result
@@ -175,7 +188,8 @@ def archetypes(ctx: Context, experiment: str) -> Archetypes:
     Mod-add: the authors' archetypes 10 / 0.1 where the grid has them, else its largest / smallest α. Ising
     (the authors' choice is contradictory, spec §4.19 item 8): grok = the largest α; learn = the smallest α
     below it that steadily learns by Def. 1-2 in most seeds and reaches ≥ 95% of the best seed-mean final test
-    accuracy, else the smallest α of the grid.
+    accuracy, else the smallest α of the grid. The grokking α is the largest α whose seeds mostly learned
+    (the grid's largest where that would leave no smaller α to learn); did-not-learn α never learn.
     """
     ds = ctx.results(experiment)
     alphas = [float(a) for a in ds["alpha"].values]
@@ -184,8 +198,9 @@ def archetypes(ctx: Context, experiment: str) -> Archetypes:
         learn = 0.1 if 0.1 in alphas else min(alphas)
         authors = (grok, learn) == (10.0, 0.1)
         return Archetypes(grok, learn, "the authors' archetypes" if authors else "the grid's extreme α")
-    grok = max(alphas)
     regime = majority_regime(ctx, experiment)
+    learned = [a for a in alphas if regime[a] != "did-not-learn"]
+    grok = max(learned) if learned and max(learned) > min(alphas) else max(alphas)
     test_acc = final_metrics(ctx, experiment)["test_acc"].mean("seed")
     best = float(test_acc.max())
     learners = [a for a in alphas
@@ -474,18 +489,24 @@ def fig01(ctx: Context) -> plt.Figure:
     return fig
 
 
-def _training_panels(fig, axes, ds: xr.Dataset, task_label: str) -> None:
+def _training_panels(fig, axes, ds: xr.Dataset, task_label: str, not_learned=()) -> None:
+    """Seed-mean accuracy and loss curves per α; α in `not_learned` (most seeds did not learn) drawn thin and
+    faint, with their own legend entry, since their Def. 1 times are meaningless."""
     alphas = [float(a) for a in ds["alpha"].values]
     colors = style.alpha_colors(alphas)
     for alpha, color in zip(alphas, colors, strict=True):
+        faint = {"lw": 0.7, "alpha": 0.45} if alpha in not_learned else {"lw": 1.2}
         for (kind, dash), ax_index in ((("train", "--"), 0), (("test", "-"), 0), (("train", "--"), 1),
                                        (("test", "-"), 1)):
             metric = ("acc", "loss")[ax_index]
             epochs, values = seed_mean_curve(ds, f"{kind}_{metric}", alpha)
             keep = _log_sample(len(epochs))
             scale = 100 if metric == "acc" else 1
-            axes[ax_index].plot(epochs[keep], scale * values[keep], dash, color=color, lw=1.2,
+            axes[ax_index].plot(epochs[keep], scale * values[keep], dash, color=color, **faint,
                                 gid=f"{kind} α={alpha:g}")
+    if not_learned:
+        axes[0].plot([], [], "-", color="0.6", lw=0.7, gid="did-not-learn",
+                     label="did not learn: α=" + ", ".join(f"{a:g}" for a in not_learned))
     for ax, label in zip(axes, ("accuracy (%)", "cross-entropy loss (nats)"), strict=True):
         ax.set_xscale("log")
         ax.set_xlabel("epoch")
@@ -500,13 +521,16 @@ def _training_panels(fig, axes, ds: xr.Dataset, task_label: str) -> None:
 
 @figure("fig02", "Train (dashed) and test (solid) accuracy and loss vs epoch, seed mean, colour = α; "
         "(a) Ising (b) modular addition", ("ising-main", "modadd-main"),
-        notes="mean over all seeds of the grid (the paper: 5 Ising seeds); x = epochs completed, log scale")
+        notes="mean over all seeds of the grid (the paper: 5 Ising seeds); x = epochs completed, log scale; α "
+              "whose seeds mostly did not learn (final test accuracy below chance + 10% of the way to 1) are "
+              "drawn thin and faint and named in the legend")
 def fig02(ctx: Context) -> plt.Figure:
     require(ctx, "ising-main", "modadd-main")
     fig, axes = _subplots(2, 2, figsize=(11, 7.5))
     for row, (experiment, label) in enumerate((("ising-main", "(a) Ising"), ("modadd-main", "(b) mod-add"))):
         ds = ctx.results(experiment)
-        _training_panels(fig, axes[row], ds, f"{label}, {ds.sizes['seed']} seeds")
+        not_learned = [a for a, r in majority_regime(ctx, experiment).items() if r == "did-not-learn"]
+        _training_panels(fig, axes[row], ds, f"{label}, {ds.sizes['seed']} seeds", not_learned)
     return fig
 
 
@@ -566,7 +590,10 @@ def _ipr_panel(ax, theta_by_seed, alpha, regime, color):
 @figure("fig04", "Mod-add: |Fourier transform| of the unembedding per neuron and frequency (top) and the "
         "per-neuron IPR distribution (bottom), grokking (α=10) vs learning (α=0.1)", ("modadd-main",),
         notes="heatmap of the first seed, rows sorted by dominant frequency, ω ≤ 56 shown (|û(ω)| = "
-              "|û(113−ω)|); IPR histograms pool all seeds; the embedding IPR is overlaid (black outline)")
+              "|û(113−ω)|); IPR histograms pool all seeds; the embedding IPR is overlaid (black outline). IPR "
+              "as Eq. 7 is printed (two-sided DFT over ω = 0..112): a real vector's power sits on ±ω, so no "
+              "non-constant neuron exceeds 0.5 and the paper's learning mean 0.53 (dotted) is above that ceiling; "
+              "the claims report gives the one-sided and real-basis variants and the alive-neuron mean too")
 def fig04(ctx: Context) -> plt.Figure:
     ds = ctx.results("modadd-main")
     arch = archetypes(ctx, "modadd-main")

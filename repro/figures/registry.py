@@ -103,14 +103,34 @@ class Context:
         return load_experiment(experiment, self.scale)
 
     def task_data(self, experiment: str, seed: int):
-        """Train/test tensors of `seed` in `experiment` (the split the runs were trained on)."""
-        from repro.grid import prepare_data, task_data
+        """Train/test tensors of `seed` in `experiment` (the split the runs were trained on).
+
+        Reads only: Ising data missing from data_dir raises MissingResults naming the command that generates
+        it (a figure pass never starts a Monte Carlo run).
+        """
+        from repro.grid import DataRef, task_data
 
         exp = self.experiment(experiment)
         key = ("data", experiment, seed)
         if key not in self._cache:
-            self._cache[key] = task_data(exp, prepare_data(exp, self.data_dir, progress=False), seed)
+            self._cache[key] = task_data(exp, DataRef(self.ising_data_path(experiment), ""), seed)
         return self._cache[key]
+
+    def ising_data_path(self, experiment: str) -> str | None:
+        """Path of the Ising data store an experiment trained on (None for mod-add, whose data is computed);
+        MissingResults if it is not in data_dir."""
+        from grokcore.data.ising_io import ising_store_path
+        from repro.grid import ising_params
+
+        exp = self.experiment(experiment)
+        if exp.task != "ising":
+            return None
+        path = ising_store_path(ising_params(exp), self.data_dir)
+        if not path.exists():
+            raise MissingResults(f"the Ising data of {experiment} at scale {self.scale!r} is not in "
+                                 f"{self.data_dir}/: run `repro run {experiment} --scale {self.scale} --data-dir "
+                                 f"{self.data_dir}` (it reuses finished runs and generates the data)")
+        return str(path)
 
 
 def git_revision() -> str:

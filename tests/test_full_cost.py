@@ -1,0 +1,43 @@
+"""Tests of benchmarks/full_cost.py: the slice experiments, the extrapolation and one real engine slice."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+from full_cost import UNITS, extrapolate, machine_reference, sliced, training_cost
+
+from repro.cluster import connect
+from repro.config import load_experiment
+
+
+def test_sliced_grid_keeps_the_cells_and_sets_epochs_and_checkpoints():
+    full = load_experiment("modadd-dynamics", "full")
+    part = sliced(full, 4, 1)
+    assert (part.weight_multipliers, part.seeds, part.group_size) == (full.weight_multipliers, full.seeds,
+                                                                     full.group_size)
+    assert part.epochs == 4 and part.checkpoint_epochs == (0, 1, 2, 3, 4)
+    assert sliced(full, 4, 4).checkpoint_epochs == (0, 4)
+
+
+def test_extrapolation_adds_the_remaining_epochs_and_checkpoints():
+    full = load_experiment("ising-main", "full")  # 100,000 epochs, 501 checkpoints
+    assert extrapolate(full, 100, t_slice=10.0, t_epoch=0.5, t_checkpoint=2.0) == pytest.approx(
+        10.0 + 99_900 * 0.5 + 499 * 2.0)
+
+
+def test_figure_units_are_whole_positive_counts():
+    assert all(isinstance(n, int) and n > 0 for n in UNITS.values())
+
+
+def test_machine_reference_names_the_matmul_speed():
+    assert re.search(r"single-thread matmul \d+ GFLOP/s", machine_reference())
+
+
+def test_training_cost_of_a_real_engine_slice_is_positive(tmp_path):
+    exp = load_experiment("modadd-main", "tiny")
+    with connect(n_workers=1, dashboard_address=None) as client:
+        t_epoch, t_checkpoint, total = training_cost(exp, 1, client, str(tmp_path))
+        client.cluster.close()
+    assert t_epoch >= 0 and t_checkpoint >= 0 and math.isfinite(total) and total > 0
