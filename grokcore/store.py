@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import os
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import xarray as xr
 import zarr
 
 from grokcore.models import n_params, param_tensor_names
+from grokcore.store_format import STORE_FORMAT, describe, upgrade_on_open
 
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
 RESULTS_DIR = os.environ.get("GROKCORE_RESULTS", "results")
@@ -62,6 +64,7 @@ def create_store(path: str, grid: GridShape, attrs: dict) -> None:
         **{m: (("alpha", "seed", "epoch"), (1, 1, n_e), np.float32) for m in METRICS},
         "theta": (("alpha", "seed", "checkpoint", "param"), (1, 1, ck, n_p), np.float32),
         "fim_diag": (("alpha", "seed", "checkpoint", "param"), (1, 1, ck, n_p), np.float32),
+        "checkpoint_time": (("alpha", "seed", "checkpoint"), (1, 1, n_c), np.float64),
         "adam_exp_avg": (("alpha", "seed", "param"), (1, 1, n_p), np.float32),
         "adam_exp_avg_sq": (("alpha", "seed", "param"), (1, 1, n_p), np.float32),
         "adam_step": (("alpha", "seed"), (1, 1), np.int64),
@@ -82,37 +85,16 @@ def create_store(path: str, grid: GridShape, attrs: dict) -> None:
         coords={
             "alpha": np.asarray(grid.weight_multipliers, dtype=np.float64),
             "seed": np.asarray(grid.seeds, dtype=np.int64),
-            "epoch": np.arange(n_e, dtype=np.int64),
+            "epoch": np.arange(1, n_e + 1, dtype=np.int64),  # epochs completed, as `checkpoint` counts them
             "checkpoint": np.asarray(grid.checkpoint_epochs, dtype=np.int64),
             "param": np.arange(n_p, dtype=np.int64),
             "param_tensor": ("param", param_tensor_names(grid.task).astype(object)),
         },
-        attrs={"task": grid.task, **attrs, "kind": KIND},
+        attrs={"task": grid.task, "store_format": STORE_FORMAT, **attrs, "kind": KIND},
     )
-    _describe(ds)
+    describe(ds)
     encoding.update({name: {"compressors": COMPRESSORS} for name in ds.coords})
     ds.to_zarr(path, mode="w-", compute=False, consolidated=False, encoding=encoding, zarr_format=3)
-
-
-def _describe(ds: xr.Dataset) -> None:
-    """Units and meaning of each variable, for anyone opening the store without this code."""
-    text = {
-        "train_loss": "mean cross entropy over the epoch's batches, before each step (no L2 term)",
-        "train_acc": "fraction correct over the epoch's batches, before each step",
-        "test_loss": "mean cross entropy on the whole test set after the epoch (NaN: not evaluated)",
-        "test_acc": "fraction correct on the whole test set after the epoch (NaN: not evaluated)",
-        "theta": "flattened parameters after `checkpoint` epochs (checkpoint 0: the α-scaled initialisation)",
-        "fim_diag": "diagonal Fisher information at exactly the stored theta",
-        "adam_exp_avg": "Adam first moment at done_epoch (for resuming)",
-        "adam_exp_avg_sq": "Adam second moment at done_epoch (for resuming)",
-        "adam_step": "Adam step count at done_epoch",
-        "batch_rng_state": "state of the batch-order generator at done_epoch",
-        "done_epoch": "epochs trained and written for this cell (-1: nothing written yet)",
-        "diverged_epoch": "first epoch e after which theta or during which the loss was not finite (0: the "
-                          "initialisation; -1: never); the cell's values from there on are NaN, not results",
-    }
-    for name, description in text.items():
-        ds[name].attrs["description"] = description
 
 
 class CellWriter:
@@ -137,17 +119,19 @@ class CellWriter:
         return _writable_array(self.group, name)
 
     def metrics(self, start: int, stop: int, values: dict[str, np.ndarray]) -> None:
-        """Per-epoch metrics for epochs [start, stop); values[name] has shape (model, epoch≥stop)."""
+        """Per-epoch metrics after epochs start+1 .. stop; values[name] (model, epoch≥stop) holds the value
+        after epoch k at index k − 1 (as `EnsembleTrainer.metrics`)."""
         self.check_fence()
         for name in METRICS:
             self._array(name)[self.a, self.s, start:stop] = values[name][:, start:stop]
 
     def checkpoint(self, index: int, theta: np.ndarray, fim: np.ndarray | None) -> None:
-        """θ and the Fisher diagonal, both (model, param), at checkpoint number `index`."""
+        """θ and the Fisher diagonal, both (model, param), at checkpoint number `index`, and the time now."""
         self.check_fence()
         self._array("theta")[self.a, self.s, index, :] = theta
         if fim is not None:
             self._array("fim_diag")[self.a, self.s, index, :] = fim
+        self._array("checkpoint_time")[self.a, self.s, index] = np.full(self.a.stop - self.a.start, time.time())
 
     def commit(self, state: dict) -> None:
         """The resume state of `EnsembleTrainer.state_dict()`; `done_epoch` is written last, so that it only
@@ -300,6 +284,16 @@ def is_consolidated(path: str) -> bool:
     return open_group(path, mode="r").metadata.consolidated_metadata is not None
 
 
+def checkpoint_times(path: str) -> xr.DataArray:
+    """Wall-clock seconds (Unix time) at which each checkpoint was written, (alpha, seed, checkpoint);
+    NaN where not written, and everywhere in a store older than store format 2."""
+    g = zarr.open_group(path, mode="r")
+    coords = {name: np.asarray(g[name][...]) for name in ("alpha", "seed", "checkpoint")}
+    shape = tuple(len(v) for v in coords.values())
+    values = np.asarray(g["checkpoint_time"][...]) if "checkpoint_time" in g else np.full(shape, np.nan)
+    return xr.DataArray(values, dims=tuple(coords), coords=coords)
+
+
 def consolidate(path: str) -> None:
     """Consolidate the metadata once every task has finished, so later opens read one document."""
     with warnings.catch_warnings():
@@ -322,4 +316,4 @@ def open_results(experiment_or_path: str, scale: str = "quick", results_dir: str
     with warnings.catch_warnings(), readable(path):
         # A store still being written is not consolidated yet; reading it unconsolidated is expected.
         warnings.filterwarnings("ignore", message="Failed to open Zarr store with consolidated metadata")
-        return xr.open_zarr(path, consolidated=None, chunks={})
+        return upgrade_on_open(xr.open_zarr(path, consolidated=None, chunks={}))

@@ -27,8 +27,9 @@ CHUNK_ROWS = 100
 class TrainConfig:
     """Optimisation settings of one run (spec §3.1): Adam with coupled L2 `weight_decay`, `epochs` passes.
 
-    batch_size None (or ≥ the training-set size) is full batch. Test metrics are computed after epoch e when
-    (e + 1) % eval_every == 0, i.e. at θ after a multiple of `eval_every` epochs, and always after the last epoch.
+    batch_size None (or ≥ the training-set size) is full batch. Epochs are counted as epochs completed, k = 1..E
+    (the store's `epoch` and `checkpoint` coordinates). Test metrics are computed at θ after k epochs when
+    k % eval_every == 0, and always after the last epoch.
     """
 
     task: str
@@ -130,8 +131,9 @@ class EnsembleTrainer:
             leaves.append((p, leaf, order))
         return leaves
 
-    def train_until(self, epoch: int, progress: bool | tqdm = False) -> None:
-        """Train epochs self.epoch .. epoch-1; `progress` True shows a bar, a tqdm bar is advanced per epoch."""
+    def train_until(self, epoch: int, progress=False) -> None:
+        """Train until `epoch` epochs are completed. `progress` True shows a bar; an object with a tqdm-like
+        `update(n)` (a tqdm bar, a grid progress reporter) is advanced by 1 after every epoch."""
         is_int = isinstance(epoch, numbers.Integral) and not isinstance(epoch, bool)
         if not (is_int and self.epoch <= epoch <= self.cfg.epochs):
             raise ValueError(f"epoch must be an int in [{self.epoch}, {self.cfg.epochs}], got {epoch!r}")
@@ -161,7 +163,8 @@ class EnsembleTrainer:
                 yield self._x_train[start : start + size], self._y_train[start : start + size]
 
     def _train_epoch(self) -> None:
-        """One pass over the training batches; records pre-step train metrics and, on schedule, test metrics."""
+        """One pass over the training batches; records pre-step train metrics and, on schedule, test metrics,
+        at index e = epochs completed − 1 of the metric arrays."""
         e = self.epoch
         batch_losses, hits = [], []
         for x, y in self._batches():
@@ -232,8 +235,9 @@ class EnsembleTrainer:
     def metrics(self) -> dict[str, np.ndarray]:
         """train_loss, train_acc, test_loss, test_acc, each (model, epoch) float32 over all cfg.epochs epochs.
 
-        Train values of epoch e are the mean over its batches of the pre-step batch loss, and the pre-step
-        correct count over the training-set size; test values are taken after epoch e's updates. NaN where an
+        Column k − 1 belongs to epochs completed k = 1..E (the store's `epoch` coordinate). Train values of
+        epoch k are the mean over its batches of the pre-step batch loss, and the pre-step correct count over
+        the training-set size; test values are taken at θ after k epochs, the θ of checkpoint k. NaN where an
         epoch has not run or was not evaluated, and from the epoch a model diverged on.
         """
         values = self._metrics.cpu().numpy()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
+from grokcore.store import RESULTS_DIR
 from repro.config import SCALES, experiment_names
 
 
@@ -13,11 +15,42 @@ class UsageError(Exception):
     """A bad command-line value; printed as one line, never as a traceback."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (the usage is a --help away)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _floats(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _wrap(parse):
+    """An argparse type from a parser raising OverrideError: its message becomes argparse's one line."""
+    from repro.derive import OverrideError
+
+    def convert(text: str):
+        try:
+            return parse(text)
+        except OverrideError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
+def _seeds(text: str) -> list[int]:
+    from repro.derive import parse_seeds
+
+    return _wrap(parse_seeds)(text)
+
+
+def _batch_size(text: str) -> int | str:
+    return "full" if text == "full" else _positive_int(text)
 
 
 def _positive_int(text: str) -> int:
@@ -69,49 +102,28 @@ def cmd_experiments(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from grokcore.lease import StoreLease
-    from repro.config import experiment_from_dict
-    from repro.grid import check_trainable, finish_target, plan_store, prepare_data, prepare_target, train_cells
+    """`repro run <task>-main --scale full` for one seed, with the α grid, epochs and store given."""
+    from grokcore import integrity, store
 
     if args.task not in ("ising", "modadd"):
         raise UsageError(f"unknown task {args.task!r}: expected ising or modadd")
-    every = args.checkpoint_every or max(1, args.epochs // 10)
-    raw = {"task": args.task, "description": "single-seed run from `repro train`",
-           "weight_multipliers": list(args.alphas), "seeds": [args.seed],
-           "checkpoints": [[0, args.epochs, every]], "device": args.device,
-           "train": {"epochs": args.epochs,
-                     "lr": args.lr if args.lr is not None else (1e-4 if args.task == "ising" else 5e-3),
-                     "weight_decay": args.weight_decay if args.weight_decay is not None
-                     else (0.1 if args.task == "ising" else 3e-5),
-                     "batch_size": args.batch_size or (300 if args.task == "ising" else 64),
-                     "eval_every": args.eval_every},
-           "fisher": {"enabled": not args.no_fisher, "n_samples": None if args.task == "ising" else 16}}
-    exp = experiment_from_dict(raw, name="train", scale="custom")
-    check_trainable(exp)
-    out = str(args.out)
-    data = prepare_data(exp, args.data_dir)
-    plan = plan_store(exp, out, data, overwrite=args.overwrite)
-    if plan.note:
-        print(plan.note)
-    with StoreLease(out, break_lock=args.break_lock) as lease:
-        plan = plan_store(exp, out, data, overwrite=args.overwrite)  # again, now that no one else writes
-        prepare_target(exp, plan, data)
-        result = train_cells(exp, plan.target, data, 0, tuple(range(len(exp.weight_multipliers))), progress=True,
-                             fence=lease.fence)
-        finish_target(exp, plan)
-    from grokcore import integrity, store
-
-    ds = store.open_results(out)
-    diverged = integrity.cell_states(out, check_chunks=False).sel(seed=args.seed) == "diverged"
-    epochs = store.diverged_epochs(out).sel(seed=args.seed)
-    for alpha in exp.weight_multipliers:
+    overrides = {"weight_multipliers": list(args.alphas), "seeds": [args.seed], "train.epochs": args.epochs,
+                 "group_size": len(args.alphas),
+                 "checkpoint_every": args.checkpoint_every or max(1, args.epochs // 10), **_overrides(args)}
+    if args.no_fisher:
+        overrides["fisher.enabled"] = False
+    _run(f"{args.task}-main", "full", overrides, args.out, args)
+    ds = store.open_results(args.out)
+    diverged = integrity.cell_states(args.out, check_chunks=False).sel(seed=args.seed) == "diverged"
+    epochs = store.diverged_epochs(args.out).sel(seed=args.seed)
+    for alpha in ds.alpha.values:
         run = ds.sel(alpha=alpha, seed=args.seed)
         if diverged.sel(alpha=alpha):
             print(f"α = {alpha:g}: diverged at epoch {int(epochs.sel(alpha=alpha))} (θ or loss not finite)")
             continue
         print(f"α = {alpha:g}: final train acc {float(run.train_acc[-1]):.3f}, "
               f"test acc {float(run.test_acc[-1]):.3f}")
-    print(f"results: {out}" + ("" if result["trained"] else " (already complete; nothing trained)"))
+    print(f"results: {args.out}")
 
 
 class ClientOnDemand:
@@ -168,28 +180,87 @@ def _experiments(names, args):
 
 
 def cmd_run(args) -> None:
+    _run(args.experiment, args.scale, _overrides(args), args.store, args)
+
+
+def _overrides(args) -> dict:
+    """The overrides of the command line's named options and --set KEY=VALUE, as TOML key paths."""
+    from repro.derive import OPTION_KEYS
+
+    overrides = {key: list(value) if isinstance(value, tuple) else value
+                 for option, key in OPTION_KEYS.items() if (value := getattr(args, option, None)) is not None}
+    if "train.batch_size" in overrides and overrides["train.batch_size"] == "full":
+        overrides["train.batch_size"] = None  # no batch_size key: full batch
+    if getattr(args, "checkpoint_every", None) is not None:
+        overrides["checkpoint_every"] = args.checkpoint_every
+    overrides.update(getattr(args, "set", None) or [])
+    return overrides
+
+
+def _run(source: str, scale: str | None, overrides: dict, store: str | None, args) -> str:
+    """Resolve an experiment (packaged name or TOML file, with overrides) and train its grid into a store."""
+    import dataclasses
+
+    from repro.derive import resolve, store_name
     from repro.grid import run_experiment
 
-    (exp,) = _experiments([args.experiment], args)
+    exp, derivation = resolve(source, scale, overrides)
+    if args.device:
+        exp = dataclasses.replace(exp, device=args.device)
+    store = store or str(Path(args.results_dir) / f"{store_name(exp, derivation)}.zarr")
     with ClientOnDemand(args, exp.device) as client:
-        run_experiment(exp, args.store, client=client, data_dir=args.data_dir, overwrite=args.overwrite,
-                       break_lock=args.break_lock)
+        return run_experiment(exp, store, client=client, data_dir=args.data_dir, overwrite=args.overwrite,
+                              break_lock=args.break_lock, derivation=derivation)
 
 
 def cmd_figures(args) -> None:
-    from grokcore.store import default_store_path, store_exists
+    from grokcore import store as st
     from repro.figures.pipeline import render_all, write_claims
     from repro.figures.registry import Context
 
-    ctx = Context(scale=args.scale, results_dir=args.results_dir, data_dir=args.data_dir)
+    stores = _figure_stores(getattr(args, "store", None) or [])
+    scale = args.scale or _stores_scale(stores)
+    out_dir = args.figures_dir or ("figures/custom" if stores else "figures")
+    ctx = Context(scale=scale, results_dir=args.results_dir, data_dir=args.data_dir, stores=stores)
     names = args.only.split(",") if args.only else None
-    if names is None and not any(store_exists(default_store_path(name, args.scale, args.results_dir))
-                                 for name in experiment_names()):
-        raise UsageError(f"nothing to draw: no results stores of scale {args.scale!r} in {args.results_dir}/; "
-                         f"run `repro reproduce --scale {args.scale}` or `repro run EXPERIMENT --scale {args.scale}`")
-    render_all(ctx, names=names, out_dir=args.figures_dir)
+    if stores:
+        print("stores: " + ", ".join(f"{name} = {path}" for name, path in stores.items()))
+    elif names is None and not any(ctx.store_path(name) and st.store_exists(ctx.store_path(name))
+                                   for name in experiment_names()):
+        raise UsageError(f"nothing to draw: no results stores of scale {scale!r} in {args.results_dir}/; "
+                         f"run `repro reproduce --scale {scale}` or `repro run EXPERIMENT --scale {scale}`")
+    render_all(ctx, names=names, out_dir=out_dir)
     if names is None:
-        write_claims(ctx, out_dir=args.figures_dir)
+        write_claims(ctx, out_dir=out_dir)
+
+
+def _figure_stores(specs: list[str]) -> dict[str, str]:
+    """--store [EXPERIMENT=]PATH ... -> {experiment: path}; a bare PATH is the experiment its attributes name."""
+    from grokcore import store as st
+
+    stores = {}
+    for spec in specs:
+        name, sep, path = spec.rpartition("=")
+        if not st.store_exists(path):
+            raise UsageError(f"--store {spec}: {path} is not a results store")
+        name = name if sep else st.read_attrs(path).get("experiment", "")
+        if name not in experiment_names():
+            raise UsageError(f"--store {spec}: {name!r} is none of the paper's experiments "
+                             f"({', '.join(experiment_names())}); write --store EXPERIMENT={path}")
+        if name in stores:
+            raise UsageError(f"--store: two stores for {name} ({stores[name]}, {path})")
+        stores[name] = path
+    return stores
+
+
+def _stores_scale(stores: dict[str, str]) -> str:
+    """The scale the figures use for their settings: the stores' common scale, else full."""
+    from grokcore import store as st
+
+    if not stores:
+        return "quick"
+    scales = {st.read_attrs(path).get("scale") for path in stores.values()}
+    return next(iter(scales)) if len(scales) == 1 and scales <= set(SCALES) else "full"
 
 
 def cmd_reproduce(args) -> None:
@@ -214,26 +285,10 @@ def _results_store(path: str) -> None:
 
 
 def cmd_status(args) -> None:
-    from grokcore import integrity, store
+    from repro.status import status_lines
 
     _results_store(args.store)
-    attrs = store.read_attrs(args.store)
-    states = integrity.cell_states(args.store)
-    done, diverged = store.cell_status(args.store), store.diverged_epochs(args.store)
-    epochs = attrs["config"]["epochs"]
-    print(f"{args.store}: {attrs.get('experiment')} ({attrs.get('scale')}), {epochs} epochs per cell")
-    details = {"partial": lambda d, _: f" ({d}/{epochs})", "diverged": lambda _, e: f" (at epoch {e})",
-               "damaged": lambda *_: " (chunks missing; `repro run` trains it again)"}
-    groups = {state: [] for state in integrity.CELL_STATES}
-    for alpha in states.alpha.values:
-        for seed in states.seed.values:
-            state = str(states.sel(alpha=alpha, seed=seed).item())
-            detail = details.get(state, lambda *_: "")(int(done.sel(alpha=alpha, seed=seed)),
-                                                        int(diverged.sel(alpha=alpha, seed=seed)))
-            groups[state].append(f"α={alpha:g} seed={seed}{detail}")
-    for state, cells in groups.items():
-        if cells or state in ("finished", "partial", "missing"):
-            print(f"  {state} ({len(cells)}): {', '.join(cells) if cells else '-'}")
+    print("\n".join(status_lines(args.store)))
 
 
 def cmd_verify(args) -> None:
@@ -260,7 +315,7 @@ def cmd_verify(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="repro", description="Reproduce 'Grokking vs. Learning' (2502.01739).")
+    parser = OneLineParser(prog="repro", description="Reproduce 'Grokking vs. Learning' (2502.01739).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     data = sub.add_parser("data", help="generate or import data sets").add_subparsers(dest="what", required=True)
@@ -284,28 +339,29 @@ def build_parser() -> argparse.ArgumentParser:
     exps.add_argument("--scale", choices=SCALES, default="full")
     exps.set_defaults(func=cmd_experiments)
 
-    train = sub.add_parser("train", help="train the α values of one seed as an ensemble into a Zarr store")
+    train = sub.add_parser("train", help="shortcut: one seed of <task>-main (full scale) with your α, epochs "
+                           "and store")
     train.add_argument("--task", required=True, help="ising or modadd")
     train.add_argument("--alphas", type=_floats, required=True, help="weight multipliers, e.g. 0.1,10")
     train.add_argument("--seed", type=int, default=0, help="seed of data split, init, batch order, Fisher")
     train.add_argument("--epochs", type=_positive_int, required=True)
     train.add_argument("--out", required=True, help="Zarr store to write (must not hold other results)")
-    train.add_argument("--lr", type=float, help="learning rate (default: the paper's, per task)")
-    train.add_argument("--weight-decay", type=float, help="coupled L2 weight decay (default: the paper's)")
-    train.add_argument("--batch-size", type=_positive_int, help="default 300 (Ising, full batch) / 64 (mod-add)")
-    train.add_argument("--eval-every", type=_positive_int, default=1, help="test-set evaluation cadence in epochs")
     train.add_argument("--checkpoint-every", type=_positive_int, help="θ/Fisher cadence (default epochs/10)")
     train.add_argument("--no-fisher", action="store_true", help="skip the Fisher diagonals")
-    train.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    train.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
+    _override_options(train, grid=False)
     train.add_argument("--overwrite", action="store_true",
                        help="replace a store of another config, once the new run has finished")
-    _lease_option(train)
-    train.set_defaults(func=cmd_train)
+    _grid_options(train)
+    train.set_defaults(func=cmd_train, workers=1, results_dir=None)
 
     run = sub.add_parser("run", help="train an experiment's α × seed grid with Dask into one store")
-    run.add_argument("experiment", choices=experiment_names())
-    run.add_argument("--store", help="store path or URL (default results/<experiment>-<scale>.zarr)")
+    run.add_argument("experiment", help=f"a packaged experiment ({', '.join(experiment_names())}) or the path "
+                     "of your own experiment file (.toml, same schema)")
+    run.add_argument("--scale", help="apply the experiment's [scale.NAME] table: full, quick or tiny (packaged "
+                     "experiments: default quick; your file: its top level unless given)")
+    _override_options(run, grid=True)
+    run.add_argument("--store", help="store path or URL (default results/<experiment>-<scale>[-<overrides>].zarr)")
+    run.add_argument("--results-dir", default=RESULTS_DIR, help="where default stores go (default results/)")
     run.add_argument("--overwrite", action="store_true",
                      help="replace a store of another config, once the new run has finished")
     _grid_options(run)
@@ -313,15 +369,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     figures = sub.add_parser("figures", help="render the figures and the claims report from existing stores")
     figures.add_argument("--only", help="comma-separated figure names, e.g. fig02,fig05 (default: all + claims)")
+    figures.add_argument("--store", action="append", metavar="[EXPERIMENT=]PATH",
+                         help="draw from this store instead of results/ (repeatable); EXPERIMENT names the "
+                         "paper experiment it stands for (default: the one it was derived from)")
+    figures.add_argument("--scale", choices=SCALES, help="figure settings (default quick, or the stores' scale)")
+    figures.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
     _figure_options(figures)
     figures.set_defaults(func=cmd_figures)
 
     reproduce = sub.add_parser("reproduce", help="data, every experiment, every figure and the claims report")
+    reproduce.add_argument("--scale", choices=SCALES, default="quick", help="experiment scale (default quick)")
     _grid_options(reproduce)
-    _figure_options(reproduce, scale=False)
+    _figure_options(reproduce)
     reproduce.set_defaults(func=cmd_reproduce)
 
-    status = sub.add_parser("status", help="list the finished, partial and missing cells of a store")
+    status = sub.add_parser("status", help="epochs per cell of a store, its training rate and an ETA")
     status.add_argument("store")
     status.set_defaults(func=cmd_status)
 
@@ -340,7 +402,6 @@ def _lease_option(parser) -> None:
 
 
 def _grid_options(parser) -> None:
-    parser.add_argument("--scale", choices=SCALES, default="quick", help="experiment scale (default quick)")
     parser.add_argument("--scheduler", help="address of a running Dask scheduler (else $DASK_SCHEDULER_ADDRESS)")
     parser.add_argument("--cluster", choices=("local", "slurm"), default="local")
     parser.add_argument("--cluster-config", help="TOML file of SLURMCluster settings (with --cluster slurm)")
@@ -352,14 +413,29 @@ def _grid_options(parser) -> None:
     _lease_option(parser)
 
 
-def _figure_options(parser, scale: bool = True) -> None:
-    from grokcore.store import RESULTS_DIR
+def _override_options(parser, grid: bool) -> None:
+    """Options that derive a new experiment from the chosen one (recorded in the store's `derivation`)."""
+    from repro.derive import parse_set
 
-    if scale:
-        parser.add_argument("--scale", choices=SCALES, default="quick", help="experiment scale (default quick)")
-        parser.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
+    if grid:
+        parser.add_argument("--seeds", type=_seeds, help="seeds, e.g. 0-2 or 0,3,5")
+        parser.add_argument("--alphas", type=_floats, help="weight multipliers α, e.g. 0.1,0.3,10")
+        parser.add_argument("--epochs", type=_positive_int, help="epochs per cell (checkpoint ranges that ran "
+                            "to the end are stretched to the new end)")
+        parser.add_argument("--checkpoint-every", type=_positive_int, help="θ/Fisher every N epochs")
+        parser.add_argument("--group-size", type=_positive_int, help="α values trained together by one task")
+    parser.add_argument("--lr", type=float, help="learning rate (default: the experiment's)")
+    parser.add_argument("--weight-decay", type=float, help="coupled L2 weight decay (default: the experiment's)")
+    parser.add_argument("--batch-size", type=_batch_size, help="batch size, or 'full' (default: the experiment's)")
+    parser.add_argument("--eval-every", type=_positive_int, help="test-set evaluation cadence in epochs")
+    parser.add_argument("--set", type=_wrap(parse_set), action="append", metavar="KEY=VALUE",
+                        help="any key of the experiment file in TOML syntax, e.g. fisher.variant=classif_logits, "
+                        "data.n_train=150 (repeatable)")
+
+
+def _figure_options(parser) -> None:
     parser.add_argument("--results-dir", default=RESULTS_DIR, help="where results stores live (default results/)")
-    parser.add_argument("--figures-dir", default="figures", help="where figures go (default figures/)")
+    parser.add_argument("--figures-dir", help="where figures go (default figures/, or figures/custom/ with --store)")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -110,43 +110,118 @@ def load_experiment(name: str, scale: str = "quick") -> Experiment:
         raise ValueError(f"unknown experiment {name!r}: expected one of {', '.join(experiment_names())}")
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}: expected one of {', '.join(SCALES)}")
+    return experiment_from_dict(packaged_tables(name, scale), name=name, scale=scale)
+
+
+def packaged_tables(name: str, scale: str) -> dict:
+    """The merged TOML tables of a packaged experiment at one scale (before validation)."""
     raw = tomllib.loads(resources.files("repro").joinpath("experiments", f"{name}.toml").read_text())
-    scales = raw.pop("scale")
-    return experiment_from_dict(_merge(raw, scales[scale]), name=name, scale=scale)
+    return merge_scale(raw, scale, source=name)
+
+
+def merge_scale(raw: dict, scale: str | None, source: str) -> dict:
+    """`raw` with its table [scale.<scale>] applied on top and the [scale] tables removed (scale None: the
+    top-level tables as they are)."""
+    raw = dict(raw)
+    scales = raw.pop("scale", {})
+    if not isinstance(scales, dict) or not all(isinstance(t, dict) for t in scales.values()):
+        raise ValueError(f"{source}: [scale] must hold tables such as [scale.quick]")
+    if scale is None:
+        return raw
+    if scale not in scales:
+        raise ValueError(f"{source} has no [scale.{scale}] table"
+                         + (f" (it has {', '.join(scales)})" if scales else " (it defines no scales: drop --scale)"))
+    return _merge(raw, scales[scale])
 
 
 def experiment_from_dict(raw: dict, name: str, scale: str) -> Experiment:
-    """Build and validate an Experiment from the merged TOML tables."""
-    raw = dict(raw)
-    data = DataSpec(**_tuples(raw.pop("data", {})))
-    fisher = FisherSpec(**raw.pop("fisher", {}))
-    train = raw.pop("train")
-    unknown = set(raw) - {"task", "description", "figures", "weight_multipliers", "seeds", "checkpoints",
-                          "group_size", "device"}
-    if unknown:
-        raise ValueError(f"experiment {name!r}: unknown keys {sorted(unknown)}")
-    exp = Experiment(
-        name=name,
-        scale=scale,
-        task=raw["task"],
-        description=raw.get("description", ""),
-        figures=tuple(str(f) for f in raw.get("figures", ())),
-        weight_multipliers=tuple(float(a) for a in raw["weight_multipliers"]),
-        seeds=tuple(int(s) for s in raw["seeds"]),
-        epochs=int(train["epochs"]),
-        lr=float(train["lr"]),
-        weight_decay=float(train["weight_decay"]),
-        batch_size=train.get("batch_size"),
-        shuffle=bool(train.get("shuffle", False)),
-        eval_every=int(train.get("eval_every", 1)),
-        checkpoint_segments=tuple(tuple(int(v) for v in seg) for seg in raw.get("checkpoints", ())),
-        group_size=int(raw.get("group_size", len(raw["weight_multipliers"]))),
-        device=raw.get("device", "cpu"),
-        data=data,
-        fisher=fisher,
-    )
+    """Build and validate an Experiment from the merged TOML tables; a bad key or value raises ValueError
+    naming it (e.g. `train.epochs must be an integer, got 'ten'`)."""
+    try:
+        exp = _build(raw, name, scale)
+    except ValueError as err:
+        raise ValueError(f"experiment {name!r} ({scale}): {err}") from None
     validate(exp)
     return exp
+
+
+# Schema of the top level and the [train] table: key -> (type, required). Types: int, float, bool, str,
+# "floats" / "ints" / "strs" (lists), "segments" (list of [start, stop, step]), "int?" (int or None).
+_TOP = {"task": ("str", True), "description": ("str", False), "figures": ("strs", False),
+        "weight_multipliers": ("floats", True), "seeds": ("ints", True), "checkpoints": ("segments", False),
+        "group_size": ("int", False), "device": ("str", False)}
+_TRAIN = {"epochs": ("int", True), "lr": ("float", True), "weight_decay": ("float", True),
+          "batch_size": ("int?", False), "shuffle": ("bool", False), "eval_every": ("int", False)}
+
+
+def _build(raw: dict, name: str, scale: str) -> Experiment:
+    tables = {"train": _TRAIN, "data": _spec_schema(DataSpec), "fisher": _spec_schema(FisherSpec)}
+    top = _read_table({k: v for k, v in raw.items() if k not in tables}, _TOP, "")
+    for key, value in raw.items():
+        if key in tables and not isinstance(value, dict):
+            raise ValueError(f"{key} must be a table [{key}], got {value!r}")
+    train, data, fisher = (_read_table(raw.get(key, {}), schema, f"{key}.") for key, schema in tables.items())
+    if "train" not in raw:
+        raise ValueError("missing table [train]")
+    return Experiment(
+        name=name, scale=scale, task=top["task"], description=top.get("description", ""),
+        figures=top.get("figures", ()), weight_multipliers=top["weight_multipliers"], seeds=top["seeds"],
+        epochs=train["epochs"], lr=train["lr"], weight_decay=train["weight_decay"],
+        batch_size=train.get("batch_size"), shuffle=train.get("shuffle", False),
+        eval_every=train.get("eval_every", 1), checkpoint_segments=top.get("checkpoints", ()),
+        group_size=top.get("group_size", len(top["weight_multipliers"])), device=top.get("device", "cpu"),
+        data=DataSpec(**data), fisher=FisherSpec(**fisher),
+    )
+
+
+def _spec_schema(spec) -> dict:
+    kinds = {"int": "int", "float": "float", "bool": "bool", "str": "str", "int | None": "int?",
+             "tuple[float, float, int]": "numbers"}
+    return {f.name: (kinds[f.type], False) for f in dataclasses.fields(spec)}
+
+
+def _read_table(table: dict, schema: dict, prefix: str) -> dict:
+    """The values of `table`, each checked against `schema`; unknown and missing keys are named."""
+    for key in table:
+        if key not in schema:
+            raise ValueError(f"unknown key {prefix}{key} (expected one of {', '.join(schema)})")
+    missing = [key for key, (_, required) in schema.items() if required and key not in table]
+    if missing:
+        raise ValueError(f"missing key {prefix}{missing[0]}")
+    return {key: _typed(value, schema[key][0], prefix + key) for key, value in table.items()}
+
+
+_KIND_WORDS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+               "floats": "a list of numbers", "numbers": "a list of numbers", "ints": "a list of integers",
+               "strs": "a list of strings",
+               "segments": "a list of [start, stop, step] integer triples"}
+
+
+def _typed(value, kind: str, key: str):
+    if kind.endswith("?"):  # optional: None (from Python; TOML has no null) means "not set"
+        if value is None:
+            return None
+        kind = kind[:-1]
+    def is_int(v):
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    checks = {"int": is_int, "float": lambda v: is_int(v) or isinstance(v, float),
+              "bool": lambda v: isinstance(v, bool), "str": lambda v: isinstance(v, str)}
+    if kind in checks:
+        ok = checks[kind](value)
+    else:
+        element = {"floats": checks["float"], "numbers": checks["float"], "ints": is_int, "strs": checks["str"],
+                   "segments": lambda v: isinstance(v, list) and len(v) == 3 and all(map(is_int, v))}[kind]
+        ok = isinstance(value, list | tuple) and all(map(element, value))
+    if not ok:
+        raise ValueError(f"{key} must be {_KIND_WORDS[kind]}, got {value!r}")
+    if kind == "float":
+        return float(value)
+    if kind == "floats":
+        return tuple(float(v) for v in value)
+    if kind == "segments":
+        return tuple(tuple(v) for v in value)
+    return tuple(value) if kind in ("ints", "strs", "numbers") else value
 
 
 def validate(exp: Experiment) -> None:

@@ -17,7 +17,9 @@ from grokcore import integrity
 from grokcore import store as st
 from grokcore import store_files as sf
 from grokcore.lease import StoreLease
+from grokcore.store_format import STORE_FORMAT, upgrade_in_place
 from repro.config import Experiment
+from repro.progress import REPORT_EVERY, GridProgress, TaskReporter
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,21 +86,29 @@ def check_trainable(exp: Experiment) -> None:
 
 
 def train_cells(exp: Experiment, store_path: str, data: DataRef, seed_index: int,
-                alpha_indices: tuple[int, ...], progress: bool = False, fence=None) -> dict:
+                alpha_indices: tuple[int, ...], report_to: str | None = None,
+                report_every: float = REPORT_EVERY, fence=None) -> dict:
     """One Dask task: train the α values `alpha_indices` of one seed as an ensemble, writing each checkpoint.
 
     Resumes from the store's last committed checkpoint, so a rerun after a crash gives the same numbers.
+    Inside a worker, reports its epochs as events on the topic `report_to` (see repro.progress).
     `fence` (the run's `grokcore.lease.Fence`) stops the task before any write once its lease is gone.
     """
     import dask
     import torch
 
     torch.set_num_threads(1)
+    reporter = TaskReporter(report_to, task_key(exp, seed_index, alpha_indices), len(alpha_indices), report_every)
     with dask.config.set(scheduler="synchronous"):  # never submit nested work to the cluster from a task
-        return _train_cells(exp, store_path, data, seed_index, alpha_indices, progress, fence)
+        return _train_cells(exp, store_path, data, seed_index, alpha_indices, reporter, fence)
 
 
-def _train_cells(exp, store_path, data, seed_index, alpha_indices, progress, fence) -> dict:
+def task_key(exp: Experiment, seed_index: int, alpha_indices: tuple[int, ...]) -> str:
+    """A readable name of one task: experiment, seed and first α index."""
+    return f"{exp.name}-seed{exp.seeds[seed_index]}-a{alpha_indices[0]}"
+
+
+def _train_cells(exp, store_path, data, seed_index, alpha_indices, reporter, fence) -> dict:
     from grokcore.fisher import fim_diag, fisher_samples
     from grokcore.seeds import RunSeeds
     from grokcore.train import EnsembleTrainer
@@ -107,7 +117,9 @@ def _train_cells(exp, store_path, data, seed_index, alpha_indices, progress, fen
     alphas = [exp.weight_multipliers[i] for i in alpha_indices]
     writer = st.CellWriter(store_path, slice(alpha_indices[0], alpha_indices[-1] + 1), seed_index, fence)
     done = writer.done_epoch()
+    reporter.start(int(done[0]) if done[0] >= 0 and (done == done[0]).all() else 0)  # before any slow setup
     if (done == exp.epochs).all():
+        reporter.finish()
         return {"seed": seed, "alphas": alphas, "resumed_from": exp.epochs, "trained": False}
 
     data_t = task_data(exp, data, seed)
@@ -134,15 +146,12 @@ def _train_cells(exp, store_path, data, seed_index, alpha_indices, progress, fen
     else:
         state = writer.read_resume_state(checkpoints.index(resumed_from), _rng_state_bytes())
         trainer.load_state_dict({**state, "weight_multipliers": np.asarray(alphas)})
-    from tqdm import tqdm
-
-    with tqdm(total=exp.epochs, initial=trainer.epoch, unit="epoch", disable=not progress) as bar:
-        for index, epoch in enumerate(checkpoints):
-            if epoch > trainer.epoch:
-                start = trainer.epoch
-                trainer.train_until(epoch)
-                save(index, start)
-                bar.update(trainer.epoch - start)
+    for index, epoch in enumerate(checkpoints):
+        if epoch > trainer.epoch:
+            start = trainer.epoch
+            trainer.train_until(epoch, progress=reporter)
+            save(index, start)
+    reporter.finish()
     return {"seed": seed, "alphas": alphas, "resumed_from": resumed_from, "trained": True,
             "final_test_acc": trainer.metrics()["test_acc"][:, -1].tolist()}
 
@@ -238,13 +247,18 @@ def _store_differences(exp: Experiment, path: str, data: DataRef) -> list[str]:
     return diffs
 
 
-def prepare_target(exp: Experiment, plan: StorePlan, data: DataRef, echo=print) -> None:
-    """Under the store's lease: create the plan's target, or check it is writable and mark for retraining
-    the cells whose chunks are missing."""
+def prepare_target(exp: Experiment, plan: StorePlan, data: DataRef, echo=print,
+                   derivation: dict | None = None) -> None:
+    """Under the store's lease: create the plan's target (its attribute `derivation` says where a derived
+    experiment came from, see repro.derive), or check it is writable, bring an older store format up to
+    date, and mark for retraining the cells whose chunks are missing."""
     problem = sf.unwritable_part(plan.target)
     if problem:
         raise PermissionError(f"cannot write the results store {plan.target}: {problem} is read-only")
     if not plan.create:
+        if upgrade_in_place(plan.target):
+            echo(f"{plan.target}: upgraded to store format {STORE_FORMAT} (epoch axis 1..E; the results are "
+                 "unchanged)")
         damaged = integrity.damaged_cells(plan.target)
         if damaged:
             cells = ", ".join(f"α={exp.weight_multipliers[a]:g} seed={exp.seeds[s]}" for a, s in damaged)
@@ -256,7 +270,7 @@ def prepare_target(exp: Experiment, plan: StorePlan, data: DataRef, echo=print) 
     grid = st.GridShape(exp.task, exp.weight_multipliers, exp.seeds, exp.epochs, exp.checkpoint_epochs,
                         rng_state_bytes=_rng_state_bytes())
     attrs = {"experiment": exp.name, "scale": exp.scale, "description": exp.description,
-             "config": science_config(exp), **provenance(data)}
+             "config": science_config(exp), **provenance(data), **({"derivation": derivation} if derivation else {})}
     st.create_store(plan.target, grid, attrs)
 
 
@@ -268,11 +282,11 @@ def finish_target(exp: Experiment, plan: StorePlan, echo=print) -> None:
         echo(f"  replaced {plan.path} with the new results")
 
 
-def ensure_store(exp: Experiment, store_path: str, data: DataRef) -> bool:
+def ensure_store(exp: Experiment, store_path: str, data: DataRef, derivation: dict | None = None) -> bool:
     """Create the store's template, or check that an existing store holds this very experiment; True if
     created. Takes no lease: for a single writer such as a test; `run_experiment` holds the lease."""
     plan = plan_store(exp, store_path, data)
-    prepare_target(exp, plan, data)
+    prepare_target(exp, plan, data, derivation=derivation)
     return plan.create
 
 
@@ -292,13 +306,17 @@ def pending_tasks(exp: Experiment, store_path: str) -> list[tuple[int, tuple[int
 
 
 def run_experiment(exp: Experiment, store_path: str | None = None, client=None, data_dir: str = "data",
-                   overwrite: bool = False, progress: bool = True, echo=print, break_lock: bool = False) -> str:
+                   overwrite: bool = False, progress: bool = True, echo=print, break_lock: bool = False,
+                   derivation: dict | None = None, report_every: float = REPORT_EVERY, on_event=None) -> str:
     """Train every unfinished cell of `exp` on `client`'s workers into one store, and return its path.
 
     `client` is a distributed.Client, or a zero-argument callable returning one, called only if there is
     work to do. Everything is checked before the store is touched; the store's lease is held from the first
     write to the last. A rerun skips finished cells and resumes partial ones; Ctrl-C leaves a readable store;
-    a run with nothing to do writes nothing.
+    a run with nothing to do writes nothing. The tasks report their epochs every `report_every` seconds as
+    Dask worker events, which drive the progress bar (`progress`) and `on_event(message)` (see
+    repro.progress). `derivation` (where a derived experiment came from, see repro.derive) is stored as the
+    attribute `derivation` of a new store.
     """
     store_path = store_path or st.default_store_path(exp.name, exp.scale)
     check_trainable(exp)
@@ -319,8 +337,8 @@ def run_experiment(exp: Experiment, store_path: str | None = None, client=None, 
             plan = plan_store(exp, store_path, data, overwrite)  # again: another writer may have finished
             if callable(client) and (plan.create or pending_tasks(exp, plan.target)):
                 client = client()  # a cluster that cannot start stops the run before the store is touched
-            prepare_target(exp, plan, data, echo)
-            _train_on_cluster(exp, plan.target, data, client, lease.fence, progress, echo)
+            prepare_target(exp, plan, data, echo, derivation)
+            _train_on_cluster(exp, plan.target, data, client, lease.fence, progress, echo, report_every, on_event)
             finish_target(exp, plan, echo)
     shown = plan.target if plan.replacing and st.store_exists(plan.target) else store_path
     finished = int((st.cell_status(shown) == exp.epochs).sum())
@@ -330,28 +348,44 @@ def run_experiment(exp: Experiment, store_path: str | None = None, client=None, 
 
 
 def _train_on_cluster(exp: Experiment, store_path: str, data: DataRef, client, fence, progress: bool,
-                      echo) -> None:
-    """Submit a task per unfinished (seed, α group) of the store and wait for all of them."""
+                      echo, report_every: float = REPORT_EVERY, on_event=None) -> None:
+    """Submit a task per unfinished (seed, α group) of the store and wait for all of them, showing the
+    model-epochs the tasks report (see repro.progress)."""
     from distributed import as_completed
-    from tqdm import tqdm
 
     tasks = pending_tasks(exp, store_path)
     if not tasks:
         return
     n_todo = sum(len(group) for _, group in tasks)
+    n_cells = len(exp.weight_multipliers) * len(exp.seeds)
     echo(f"  Dask dashboard: {client.dashboard_link}")
     resources = {"GPU": 1} if exp.device == "cuda" else None
     # Readable keys for the dashboard, unique per call: a key still held by the client would return the
     # earlier result instead of training (e.g. the same experiment written to another store).
     run_id = uuid.uuid4().hex[:8]
-    futures = [client.submit(train_cells, exp, store_path, data, s, group, fence=fence, pure=False, retries=2,
-                             resources=resources, key=f"{exp.name}-seed{exp.seeds[s]}-a{group[0]}-{run_id}")
+    topic = f"repro-progress-{run_id}"
+    done = np.maximum(st.cell_status(store_path).values, 0)
+    tracker = GridProgress(exp.name, total=done.size * exp.epochs, done=int(done.sum()), n_cells=n_cells,
+                           n_finished=n_cells - n_todo, enabled=progress, on_event=on_event)
+    client.subscribe_topic(topic, tracker.handle)
+    futures = [client.submit(train_cells, exp, store_path, data, s, group, report_to=topic,
+                             report_every=report_every, fence=fence, pure=False, retries=2,
+                             resources=resources, key=f"{task_key(exp, s, group)}-{run_id}")
                for s, group in tasks]
     try:
-        with tqdm(total=n_todo, unit="cell", desc=exp.name, disable=not progress) as bar:
-            for future in as_completed(futures):
-                bar.update(len(future.result()["alphas"]))
+        for future in as_completed(futures):
+            tracker.cells_finished(_finished_lines(future.result()))
     except KeyboardInterrupt:
         client.cancel(futures)
         echo(f"\ninterrupted: the store {store_path} is readable; rerun the same command to resume")
         raise
+    finally:
+        client.unsubscribe_topic(topic)
+        tracker.close()
+
+
+def _finished_lines(result: dict) -> list[str]:
+    """A line per cell of a finished task (the result of `train_cells`)."""
+    accuracies = result.get("final_test_acc", [np.nan] * len(result["alphas"]))
+    return [f"  finished α = {alpha:g}, seed {result['seed']}: final test accuracy {acc:.3f}"
+            for alpha, acc in zip(result["alphas"], accuracies, strict=True)]

@@ -58,7 +58,7 @@ def store(ctx: Context, experiment: str, task: str, alphas, seeds=SEEDS, epochs:
     data.update(curves_)
     checkpoints = np.arange(epochs) if checkpoints is None else checkpoints
     ds = xr.Dataset(data, coords={"alpha": list(map(float, alphas)), "seed": list(seeds),
-                                  "epoch": np.arange(epochs), "checkpoint": checkpoints})
+                                  "epoch": np.arange(1, epochs + 1), "checkpoint": checkpoints})
     ds.attrs["task"] = task
     ctx._cache[experiment] = ds
     return ds

@@ -43,7 +43,7 @@ def test_status_lists_cells(capsys, tmp_path):
     run_cli(capsys, "train", "--task", "modadd", "--alphas", "1", "--epochs", "1", "--batch-size", "4096",
             "--no-fisher", "--out", str(out_path))
     code, out, _ = run_cli(capsys, "status", str(out_path))
-    assert code == 0 and "finished (1): α=1 seed=0" in out and "missing (0)" in out
+    assert code == 0 and "seed 0   1/1 epochs  finished" in out and "grid: finished" in out
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,16 @@ def test_status_lists_cells(capsys, tmp_path):
          "expected an integer > 0, got 0"),
         (["train", "--task", "modadd", "--alphas", "one", "--epochs", "1", "--out", "x.zarr"],
          "expected comma-separated numbers, got 'one'"),
-        (["run", "no-such-experiment"], "invalid choice: 'no-such-experiment'"),
+        (["run", "no-such-experiment"], "unknown experiment 'no-such-experiment'"),
+        (["run", "mine.toml"], "experiment file mine.toml does not exist"),
+        (["run", "modadd-main", "--seeds", "0-x"], "--seeds expects integers and ranges"),
+        (["run", "modadd-main", "--alphas", "0.1;3"], "expected comma-separated numbers, got '0.1;3'"),
+        (["run", "modadd-main", "--batch-size", "half"], "expected an integer, got 'half'"),
+        (["run", "modadd-main", "--set", "train.lr"], "--set expects KEY=VALUE"),
+        (["run", "modadd-main", "--set", "train.lrate=1e-3"], "unknown key train.lrate"),
+        (["run", "modadd-main", "--scale", "huge"], "has no [scale.huge] table (it has full, quick, tiny)"),
+        (["run", "modadd-main", "--epochs", "0"], "expected an integer > 0, got 0"),
+        (["figures", "--store", "nowhere.zarr"], "nowhere.zarr is not a results store"),
         (["status", "nowhere.zarr"], "nowhere.zarr is not a results store"),
     ],
 )
@@ -65,7 +74,17 @@ def test_bad_input_gets_one_clear_message(capsys, tmp_path, monkeypatch, argv, m
     code, _, err = run_cli(capsys, *argv)
     assert code == 2
     assert message in err and "Traceback" not in err
-    assert not (tmp_path / "x.zarr").exists()
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "x.zarr").exists() and not (tmp_path / "results").exists()
+
+
+def test_figures_from_a_users_store_say_what_cannot_be_drawn(capsys, tiny_context, tmp_path):
+    store = st.default_store_path("modadd-main", "tiny", tiny_context.results_dir)
+    code, out, err = run_cli(capsys, "figures", "--store", store, "--only", "fig10,fig09",
+                             "--data-dir", tiny_context.data_dir, "--figures-dir", str(tmp_path))
+    assert (tmp_path / "tiny" / "fig10.png").stat().st_size > 0 and not (tmp_path / "tiny" / "fig09.png").exists()
+    assert f"modadd-main = {store}" in out
+    assert code == 2 and "fig09: needs ising-main, and none of the given stores is one" in err
 
 
 def test_output_path_with_other_contents_is_refused_and_kept(capsys, tmp_path):

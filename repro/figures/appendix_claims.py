@@ -81,7 +81,7 @@ def convergence_times(ctx: Context, experiment: str):
     (curves.convergence_epoch), NaN for runs that did not learn."""
     ds = ctx.results(experiment)
     loss = ds["train_loss"].transpose("alpha", "seed", "epoch")
-    times = curves.convergence_epoch(loss.values, epochs=ds["epoch"].values + 1)
+    times = curves.convergence_epoch(loss.values, epochs=ds["epoch"].values)
     converged = ds["train_loss"].isel(epoch=0, drop=True).transpose("alpha", "seed").copy(data=times)
     return converged.where(m.learned_runs(ctx, experiment))
 

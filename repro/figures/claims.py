@@ -735,7 +735,7 @@ def _plateau(ctx: Context, experiment: str, measure) -> tuple[list[float], float
     for seed in ds["seed"].values:
         run = ds[["train_acc", "test_acc"]].sel(alpha=alpha, seed=seed).compute()
         series = measure.sel(alpha=alpha, seed=seed)
-        values.append(plateau_progress(series["checkpoint"].values, series.values, ds["epoch"].values + 1,
+        values.append(plateau_progress(series["checkpoint"].values, series.values, ds["epoch"].values,
                                        run["train_acc"].values, run["test_acc"].values))
     return values, alpha
 

@@ -108,7 +108,7 @@ def final_metrics(ctx: Context, experiment: str) -> xr.Dataset:
 def seed_mean_curve(ds: xr.Dataset, name: str, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """Epochs completed (n,) and the seed mean of metric `name` (n,) of α, unevaluated epochs dropped."""
     values = ds[name].sel(alpha=alpha).mean("seed").values
-    epochs = ds["epoch"].values + 1  # metric e: the state after (test) or during (train) epoch e's updates
+    epochs = ds["epoch"].values  # epochs completed: the state after (test) or during (train) that epoch
     kept = np.isfinite(values)
     return epochs[kept], values[kept]
 
@@ -284,7 +284,7 @@ def learned(ds: xr.Dataset) -> xr.DataArray:
     evaluated = np.isfinite(acc)
     result = np.zeros(acc.shape[:2] + (ds.sizes["checkpoint"],), dtype=bool)
     for a, s in np.ndindex(acc.shape[:2]):
-        epochs = np.flatnonzero(evaluated[a, s]) + 1  # metric e is the state after e + 1 epochs
+        epochs = np.flatnonzero(evaluated[a, s]) + 1  # index k − 1 holds the state after k epochs
         if epochs.size == 0:
             continue
         last = np.searchsorted(epochs, ds["checkpoint"].values, side="right") - 1

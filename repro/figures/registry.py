@@ -56,30 +56,52 @@ class Context:
     scale: str
     results_dir: str = st.RESULTS_DIR
     data_dir: str = "data"
+    stores: dict[str, str] = field(default_factory=dict)  # experiment -> a user's store, replacing results_dir
     _cache: dict = field(default_factory=dict, repr=False)
+
+    def store_path(self, experiment: str) -> str | None:
+        """Where `experiment`'s store is: the user's store for it, else results/<experiment>-<scale>.zarr;
+        None when the user named stores and none is for `experiment`."""
+        if self.stores:
+            return self.stores.get(experiment)
+        return st.default_store_path(experiment, self.scale, self.results_dir)
 
     def results(self, experiment: str) -> xr.Dataset:
         """The finished store of `experiment` at this scale, lazily opened (cached per context), with diverged
         cells masked and α values whose every seed diverged dropped (`grokcore.integrity.without_diverged`)."""
         if experiment not in self._cache:
-            path = st.default_store_path(experiment, self.scale, self.results_dir)
+            path = self.store_path(experiment)
             command = f"repro run {experiment} --scale {self.scale}"
+            if path is None:
+                raise MissingResults(f"needs {experiment}, and none of the given stores is one "
+                                     f"(name it with --store {experiment}=PATH)")
             if not st.store_exists(path):
                 raise MissingResults(f"{experiment} has not been run at scale {self.scale!r}: run `{command}`")
             states = integrity.cell_states(path)  # damaged cells (chunks missing) count as unfinished
             if not states.isin(["finished", "diverged"]).all():
-                raise MissingResults(f"{path} is unfinished: run `{command}` to complete it")
+                rerun = f"`repro status {path}`, then rerun it" if self.stores else f"run `{command}`"
+                raise MissingResults(f"{path} is unfinished: {rerun} to complete it")
+            task = st.read_attrs(path)["task"]
+            if self.stores and task != self.experiment_definition(experiment).task:
+                raise MissingResults(f"{path} is a {task} store; {experiment} needs "
+                                     f"{self.experiment_definition(experiment).task}")
             self._cache[experiment] = integrity.without_diverged(st.open_results(path), states)
         return self._cache[experiment]
 
     def experiment(self, experiment: str):
         """The Experiment config of `experiment` at this scale: the one its store was written with, or the
         definition in repro/experiments/ if it has no store yet (Table 1 and Fig 1 need no results)."""
-        from repro.config import Experiment, load_experiment
+        from repro.config import Experiment
 
-        path = st.default_store_path(experiment, self.scale, self.results_dir)
-        if st.store_exists(path):
+        path = self.store_path(experiment)
+        if path is not None and st.store_exists(path):
             return Experiment.from_dict(st.read_attrs(path)["config"])
+        return self.experiment_definition(experiment)
+
+    def experiment_definition(self, experiment: str):
+        """The paper's definition of `experiment` at this scale (repro/experiments/)."""
+        from repro.config import load_experiment
+
         return load_experiment(experiment, self.scale)
 
     def task_data(self, experiment: str, seed: int):

@@ -1,0 +1,92 @@
+"""`repro status`: epochs per cell of a store, the training rate measured from its checkpoint times, and an ETA."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from grokcore import integrity
+from grokcore import store as st
+
+RATE_INTERVALS = 10  # the rate is the median over a cell's last intervals between checkpoints (a pause
+# between two runs of the grid spoils one interval, not the median)
+IDLE_FACTOR = 5  # a cell is running if it wrote within IDLE_FACTOR typical intervals (and at least a minute)
+
+
+def cell_rate(epochs: np.ndarray, times: np.ndarray) -> tuple[float, float]:
+    """(epochs per second, typical seconds between checkpoints) of one cell from its checkpoint epochs and
+    write times (checkpoint,), NaN where unwritten; (nan, nan) with fewer than two written checkpoints."""
+    written = np.isfinite(times)
+    e, t = epochs[written][-RATE_INTERVALS - 1:], times[written][-RATE_INTERVALS - 1:]
+    if e.size < 2:
+        return np.nan, np.nan
+    dt = np.diff(t)
+    return float(np.median(np.diff(e) / np.maximum(dt, 1e-9))), float(np.median(dt))
+
+
+def cell_state(done: int, epochs: int, last_write: float, interval: float, now: float) -> str:
+    """finished, running, stopped (partial, not written to lately) or not started."""
+    if done == epochs:
+        return "finished"
+    if done < 0:
+        return "not started"
+    idle = now - last_write if np.isfinite(last_write) else np.inf
+    return "running" if idle <= max(60.0, IDLE_FACTOR * interval) else "stopped"
+
+
+def status_lines(path: str, now: float | None = None) -> list[str]:
+    """The report of `repro status`: a line per cell and a line for the grid. A cell that diverged or
+    lost chunks (`grokcore.integrity.cell_states`) is shown as such."""
+    now = time.time() if now is None else now
+    attrs = st.read_attrs(path)
+    epochs = attrs["config"]["epochs"]
+    done, times = st.cell_status(path), st.checkpoint_times(path)
+    integrity_states, diverged = integrity.cell_states(path), st.diverged_epochs(path)
+    checkpoints = times["checkpoint"].values
+    lines = [f"{path}: {attrs.get('experiment')} ({attrs.get('scale')}), {epochs} epochs per cell"]
+    counts, throughput, remaining = {}, 0.0, 0
+    for alpha in done["alpha"].values:
+        for seed in done["seed"].values:
+            d = int(done.sel(alpha=alpha, seed=seed))
+            cell_times = times.sel(alpha=alpha, seed=seed).values
+            rate, interval = cell_rate(checkpoints, cell_times)
+            state = cell_state(d, epochs, np.nanmax(cell_times, initial=-np.inf), interval, now)
+            damage = str(integrity_states.sel(alpha=alpha, seed=seed).item())
+            if damage == "diverged":
+                state = f"diverged at epoch {int(diverged.sel(alpha=alpha, seed=seed))}"
+            elif damage == "damaged":
+                state, d = "damaged (chunks missing; `repro run` trains it again)", 0
+            counts[state] = counts.get(state, 0) + 1
+            remaining += epochs - max(d, 0)
+            text = f"  α = {alpha:<8g} seed {seed:<3d} {max(d, 0):>{len(str(epochs))}d}/{epochs} epochs  {state}"
+            if state in ("running", "stopped") and np.isfinite(rate):
+                text += f", {rate:.3g} epochs/s" + (f", ETA {duration((epochs - d) / rate)}" if rate > 0 else "")
+                throughput += rate if state == "running" else 0.0
+            lines.append(text)
+    lines.append("  cells: " + ", ".join(f"{n} {state}" for state, n in counts.items()))
+    lines.append(_grid_line(remaining, throughput, counts, not np.isfinite(times.values).any()))
+    return lines
+
+
+def _grid_line(remaining: int, throughput: float, counts: dict, no_times: bool) -> str:
+    if remaining == 0:
+        return "  grid: finished"
+    if no_times:
+        return f"  grid: {remaining} model-epochs to go; no rate: the store records no checkpoint times yet"
+    if throughput <= 0:
+        return f"  grid: {remaining} model-epochs to go; nothing is running (rerun the command to resume)"
+    return (f"  grid: {remaining} model-epochs to go at {throughput:.3g} model-epochs/s across the "
+            f"{counts.get('running', 0)} running cells: ETA {duration(remaining / throughput)}")
+
+
+def duration(seconds: float) -> str:
+    """'42 s', '3 min 20 s', '5 h 02 min', '2 d 3 h'."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"
