@@ -448,9 +448,9 @@ def main(argv: list[str] | None = None) -> None:
         args.func(args)
     except BrokenPipeError:  # e.g. `repro status STORE | head`
         sys.stderr.close()
-    except FiguresMissing as err:  # each skipped figure was already named with its `repro run` command
-        print(f"repro: error: {len(err.missing)} figures not drawn, their experiments have not been run "
-              f"(listed above)", file=sys.stderr)
+    except FiguresMissing as err:  # each skipped figure was already named with its reason and command
+        print(f"repro: error: {len(err.missing)} figures not drawn (each named above with its reason)",
+              file=sys.stderr)
         raise SystemExit(1) from None
     except (UsageError, ValueError, OSError, LeaseHeld, LeaseLost, MissingResults) as err:
         # OSError: unreadable or read-only paths (named in the message), a store whose backend is missing
