@@ -282,11 +282,12 @@ def finish_target(exp: Experiment, plan: StorePlan, echo=print) -> None:
         echo(f"  replaced {plan.path} with the new results")
 
 
-def ensure_store(exp: Experiment, store_path: str, data: DataRef, derivation: dict | None = None) -> bool:
+def ensure_store(exp: Experiment, store_path: str, data: DataRef, derivation: dict | None = None,
+                 echo=print) -> bool:
     """Create the store's template, or check that an existing store holds this very experiment; True if
     created. Takes no lease: for a single writer such as a test; `run_experiment` holds the lease."""
     plan = plan_store(exp, store_path, data)
-    prepare_target(exp, plan, data, derivation=derivation)
+    prepare_target(exp, plan, data, echo, derivation)
     return plan.create
 
 

@@ -35,14 +35,15 @@ def cell_state(done: int, epochs: int, last_write: float, interval: float, now: 
     return "running" if idle <= max(60.0, IDLE_FACTOR * interval) else "stopped"
 
 
-def status_lines(path: str, now: float | None = None) -> list[str]:
+def status_lines(path: str, now: float | None = None, check_chunks: bool = True) -> list[str]:
     """The report of `repro status`: a line per cell and a line for the grid. A cell that diverged or
-    lost chunks (`grokcore.integrity.cell_states`) is shown as such."""
+    lost chunks (`grokcore.integrity.cell_states`; `check_chunks` False skips listing the chunks) is shown as
+    such."""
     now = time.time() if now is None else now
     attrs = st.read_attrs(path)
     epochs = attrs["config"]["epochs"]
     done, times = st.cell_status(path), st.checkpoint_times(path)
-    integrity_states, diverged = integrity.cell_states(path), st.diverged_epochs(path)
+    integrity_states, diverged = integrity.cell_states(path, check_chunks), st.diverged_epochs(path)
     checkpoints = times["checkpoint"].values
     lines = [f"{path}: {attrs.get('experiment')} ({attrs.get('scale')}), {epochs} epochs per cell"]
     counts, throughput, remaining = {}, 0.0, 0
@@ -52,14 +53,15 @@ def status_lines(path: str, now: float | None = None) -> list[str]:
             cell_times = times.sel(alpha=alpha, seed=seed).values
             rate, interval = cell_rate(checkpoints, cell_times)
             state = cell_state(d, epochs, np.nanmax(cell_times, initial=-np.inf), interval, now)
-            damage = str(integrity_states.sel(alpha=alpha, seed=seed).item())
+            damage, detail = str(integrity_states.sel(alpha=alpha, seed=seed).item()), ""
             if damage == "diverged":
-                state = f"diverged at epoch {int(diverged.sel(alpha=alpha, seed=seed))}"
+                state, detail = damage, f" at epoch {int(diverged.sel(alpha=alpha, seed=seed))}"
             elif damage == "damaged":
-                state, d = "damaged (chunks missing; `repro run` trains it again)", 0
+                state, detail, d = damage, " (chunks missing; `repro run` trains it again)", 0
             counts[state] = counts.get(state, 0) + 1
             remaining += epochs - max(d, 0)
-            text = f"  α = {alpha:<8g} seed {seed:<3d} {max(d, 0):>{len(str(epochs))}d}/{epochs} epochs  {state}"
+            text = (f"  α = {alpha:<8g} seed {seed:<3d} {max(d, 0):>{len(str(epochs))}d}/{epochs} epochs  "
+                    f"{state}{detail}")
             if state in ("running", "stopped") and np.isfinite(rate):
                 text += f", {rate:.3g} epochs/s" + (f", ETA {duration((epochs - d) / rate)}" if rate > 0 else "")
                 throughput += rate if state == "running" else 0.0

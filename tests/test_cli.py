@@ -252,7 +252,7 @@ def test_an_overflowing_alpha_is_reported_as_diverged(capsys, tmp_path):
     assert code == 0, err
     assert "α = 1e+300: diverged at epoch 0" in out and "α = 1: final train acc" in out
     code, out, _ = run_cli(capsys, "status", str(out_path))
-    assert "diverged (1): α=1e+300 seed=0 (at epoch 0)" in out and "finished (1): α=1 seed=0" in out
+    assert "seed 0   1/1 epochs  diverged at epoch 0" in out and "cells: 1 finished, 1 diverged" in out
 
 
 def test_verify_names_a_damaged_chunk_and_reset_retrains_it(capsys, tmp_path, finished):
@@ -275,7 +275,7 @@ def test_a_deleted_chunk_shows_as_damaged_and_is_trained_again(capsys, finished)
     before = st.open_results(str(finished)).theta.values.copy()
     (finished / "theta" / "c" / "0" / "0" / "0" / "0").unlink()
     code, out, _ = run_cli(capsys, "status", str(finished))
-    assert "damaged (1): α=1 seed=0" in out and "finished (0)" in out
+    assert "0/1 epochs  damaged (chunks missing" in out and "1 damaged" in out
     code, out, err = run_cli(capsys, *TRAIN, "--out", str(finished))
     assert code == 0 and "chunks are missing in 1 cells; training them again: α=1 seed=0" in out, err
     np.testing.assert_array_equal(st.open_results(str(finished)).theta.values, before)
@@ -312,7 +312,7 @@ def test_read_only_stores_are_read_and_never_written(capsys, tmp_path, tiny_cont
     before = files(tmp_path)
     with read_only(results):
         code, out, _ = run_cli(capsys, "status", str(store))
-        assert code == 0 and "finished (4)" in out
+        assert code == 0 and "cells: 4 finished" in out
         code, out, err = run_cli(capsys, "run", "modadd-main", "--scale", "tiny", "--store", str(store),
                                  "--data-dir", tiny_context.data_dir)
         assert code == 0 and "4 of 4 cells already finished" in out, err
