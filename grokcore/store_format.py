@@ -80,9 +80,13 @@ def upgrade_in_place(path: str) -> bool:
     epoch[...] = np.arange(1, epoch.shape[0] + 1, dtype=epoch.dtype)
     if "checkpoint_time" not in group:
         shape = (group["alpha"].shape[0], group["seed"].shape[0], group["checkpoint"].shape[0])
-        group.create_array("checkpoint_time", shape=shape, chunks=(1, 1, shape[2]), dtype="float64",
-                           fill_value=np.nan, dimension_names=("alpha", "seed", "checkpoint"),
-                           attributes={"units": TIME_UNITS})
+        # Same codecs as theta (the checksum, if the store has one), and every chunk written: a missing chunk
+        # of a written cell means lost data (grokcore.integrity).
+        with zarr.config.set({"array.write_empty_chunks": True}):
+            times = group.create_array("checkpoint_time", shape=shape, chunks=(1, 1, shape[2]), dtype="float64",
+                                       fill_value=np.nan, dimension_names=("alpha", "seed", "checkpoint"),
+                                       compressors=group["theta"].compressors, attributes={"units": TIME_UNITS})
+            times[...] = np.nan
     for name in ATTRIBUTES:
         if name in group:
             long_name, units, description = ATTRIBUTES[name]
