@@ -163,10 +163,13 @@ def provenance(data: DataRef) -> dict:
                              check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         rev = os.environ.get("GIT_REVISION", "unknown")  # set in the container image, which has no .git
+    import torch
+
     lock = REPO_ROOT / "requirements.lock"
     return {
         "git_revision": rev,
         "lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.exists() else "unknown",
+        "torch": torch.__version__,  # torch has its own lock per build (requirements-torch-*.lock)
         "data_hash": data.content_hash,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
