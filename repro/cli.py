@@ -274,7 +274,8 @@ def cmd_reproduce(args) -> None:
             run_experiment(exp, store, client=client, data_dir=args.data_dir, break_lock=args.break_lock)
     args.only = None
     cmd_figures(args)
-    print(f"data: {args.data_dir}/  results: {args.results_dir}/  figures and claims: {args.figures_dir}/{args.scale}/")
+    figures = args.figures_dir or "figures"  # cmd_figures' default when no --store is given
+    print(f"data: {args.data_dir}/  results: {args.results_dir}/  figures and claims: {figures}/{args.scale}/")
 
 
 def _results_store(path: str) -> None:
