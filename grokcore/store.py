@@ -65,15 +65,17 @@ def create_store(path: str, grid: GridShape, attrs: dict) -> None:
         "theta": (("alpha", "seed", "checkpoint", "param"), (1, 1, ck, n_p), np.float32),
         "fim_diag": (("alpha", "seed", "checkpoint", "param"), (1, 1, ck, n_p), np.float32),
         "checkpoint_time": (("alpha", "seed", "checkpoint"), (1, 1, n_c), np.float64),
-        "adam_exp_avg": (("alpha", "seed", "param"), (1, 1, n_p), np.float32),
-        "adam_exp_avg_sq": (("alpha", "seed", "param"), (1, 1, n_p), np.float32),
-        "adam_step": (("alpha", "seed"), (1, 1), np.int64),
-        "batch_rng_state": (("alpha", "seed", "rng_byte"), (1, 1, max(grid.rng_state_bytes, 1)), np.uint8),
+        # Two slots, each chunk holding both (see CellWriter.commit).
+        "resume_adam_exp_avg": (("alpha", "seed", "resume_slot", "param"), (1, 1, 2, n_p), np.float32),
+        "resume_adam_exp_avg_sq": (("alpha", "seed", "resume_slot", "param"), (1, 1, 2, n_p), np.float32),
+        "resume_adam_step": (("alpha", "seed", "resume_slot"), (1, 1, 2), np.int64),
+        "resume_batch_rng_state": (("alpha", "seed", "resume_slot", "rng_byte"),
+                                   (1, 1, 2, max(grid.rng_state_bytes, 1)), np.uint8),
         "done_epoch": (("alpha", "seed"), (1, 1), np.int32),
         "diverged_epoch": (("alpha", "seed"), (1, 1), np.int32),
     }
     sizes = {"alpha": n_a, "seed": n_s, "epoch": n_e, "checkpoint": n_c, "param": n_p,
-             "rng_byte": max(grid.rng_state_bytes, 1)}
+             "rng_byte": max(grid.rng_state_bytes, 1), "resume_slot": 2}
     data_vars, encoding = {}, {}
     for name, (dims, chunks, dtype) in layout.items():
         fill = np.nan if np.issubdtype(dtype, np.floating) else (-1 if name.endswith("_epoch") else 0)
@@ -109,6 +111,7 @@ class CellWriter:
         self.a = alpha_slice
         self.s = seed_index
         self.fence = fence
+        self.checkpoints = [int(c) for c in self.group["checkpoint"][...]]
         self.check_fence()
 
     def check_fence(self) -> None:
@@ -117,6 +120,10 @@ class CellWriter:
 
     def _array(self, name: str) -> zarr.Array:
         return _writable_array(self.group, name)
+
+    def _slot(self, epoch: int) -> int:
+        """The resume slot of the state after `epoch` epochs, a checkpoint: consecutive checkpoints alternate."""
+        return self.checkpoints.index(epoch) % 2
 
     def metrics(self, start: int, stop: int, values: dict[str, np.ndarray]) -> None:
         """Per-epoch metrics after epochs start+1 .. stop; values[name] (model, epoch≥stop) holds the value
@@ -134,38 +141,45 @@ class CellWriter:
         self._array("checkpoint_time")[self.a, self.s, index] = np.full(self.a.stop - self.a.start, time.time())
 
     def commit(self, state: dict) -> None:
-        """The resume state of `EnsembleTrainer.state_dict()`; `done_epoch` is written last, so that it only
-        ever points at complete data."""
+        """The resume state of `EnsembleTrainer.state_dict()` at a checkpoint epoch, then `done_epoch`.
+
+        The state goes into the slot the previous checkpoint's state is not in, and done_epoch, written last,
+        says which slot is complete: a writer killed anywhere in here leaves the state done_epoch points at
+        intact (every chunk file is replaced whole, and each holds both slots of one cell).
+        """
         self.check_fence()
-        g, n = self._array, self.a.stop - self.a.start
-        g("adam_exp_avg")[self.a, self.s, :] = state["exp_avg"]
-        g("adam_exp_avg_sq")[self.a, self.s, :] = state["exp_avg_sq"]
-        g("adam_step")[self.a, self.s] = np.full(n, state["adam_step"])
-        width = g("batch_rng_state").shape[-1]
+        g, n, slot = self._array, self.a.stop - self.a.start, self._slot(state["epoch"])
+        g("resume_adam_exp_avg")[self.a, self.s, slot, :] = state["exp_avg"]
+        g("resume_adam_exp_avg_sq")[self.a, self.s, slot, :] = state["exp_avg_sq"]
+        g("resume_adam_step")[self.a, self.s, slot] = np.full(n, state["adam_step"])
+        width = g("resume_batch_rng_state").shape[-1]
         rng = _pad(state["batch_generator_state"], width)
-        g("batch_rng_state")[self.a, self.s, :] = np.broadcast_to(rng, (n, width))
-        if "diverged_epoch" in self.group:  # absent in stores written before divergence was recorded
-            diverged = np.asarray(state.get("diverged_epoch", -1), dtype=np.int32)
-            g("diverged_epoch")[self.a, self.s] = np.broadcast_to(diverged, (n,))
+        g("resume_batch_rng_state")[self.a, self.s, slot, :] = np.broadcast_to(rng, (n, width))
+        diverged = np.asarray(state.get("diverged_epoch", -1), dtype=np.int32)
+        g("diverged_epoch")[self.a, self.s] = np.broadcast_to(diverged, (n,))
         g("done_epoch")[self.a, self.s] = np.full(n, state["epoch"], dtype=np.int32)
 
     def done_epoch(self) -> np.ndarray:
         """Epochs written so far per α of this block, shape (model,); -1 where nothing is written."""
         return np.asarray(self.group["done_epoch"][self.a, self.s])
 
-    def read_resume_state(self, checkpoint_index: int, rng_bytes: int) -> dict:
-        """The state `commit` wrote, in the form of `EnsembleTrainer.state_dict()` (θ from checkpoint
-        `checkpoint_index`, which must be the checkpoint at done_epoch)."""
-        g = self.group
+    def read_resume_state(self, rng_bytes: int) -> dict:
+        """The state `commit` wrote at done_epoch, which must be the same for every α of the block, in the
+        form of `EnsembleTrainer.state_dict()`.
+
+        A divergence recorded after done_epoch (by a commit cut short) is not part of that state.
+        """
+        g, epoch = self.group, int(self.done_epoch()[0])
+        slot = self._slot(epoch)
+        diverged = np.asarray(g["diverged_epoch"][self.a, self.s])
         return {
-            "epoch": int(self.done_epoch()[0]),
-            "theta": np.asarray(g["theta"][self.a, self.s, checkpoint_index, :]),
-            "exp_avg": np.asarray(g["adam_exp_avg"][self.a, self.s, :]),
-            "exp_avg_sq": np.asarray(g["adam_exp_avg_sq"][self.a, self.s, :]),
-            "adam_step": int(g["adam_step"][self.a, self.s][0]),
-            "batch_generator_state": np.asarray(g["batch_rng_state"][self.a, self.s, :rng_bytes][0]),
-            "diverged_epoch": (np.asarray(g["diverged_epoch"][self.a, self.s]) if "diverged_epoch" in g
-                               else np.full(self.a.stop - self.a.start, -1, dtype=np.int32)),
+            "epoch": epoch,
+            "theta": np.asarray(g["theta"][self.a, self.s, self.checkpoints.index(epoch), :]),
+            "exp_avg": np.asarray(g["resume_adam_exp_avg"][self.a, self.s, slot, :]),
+            "exp_avg_sq": np.asarray(g["resume_adam_exp_avg_sq"][self.a, self.s, slot, :]),
+            "adam_step": int(g["resume_adam_step"][self.a, self.s, slot][0]),
+            "batch_generator_state": np.asarray(g["resume_batch_rng_state"][self.a, self.s, slot, :rng_bytes][0]),
+            "diverged_epoch": np.where(diverged <= epoch, diverged, -1),
             **{m: np.asarray(g[m][self.a, self.s, :]) for m in METRICS},
         }
 

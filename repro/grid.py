@@ -144,7 +144,7 @@ def _train_cells(exp, store_path, data, seed_index, alpha_indices, reporter, fen
         resumed_from = -1
         save(0, 0)
     else:
-        state = writer.read_resume_state(checkpoints.index(resumed_from), _rng_state_bytes())
+        state = writer.read_resume_state(_rng_state_bytes())
         trainer.load_state_dict({**state, "weight_multipliers": np.asarray(alphas)})
     for index, epoch in enumerate(checkpoints):
         if epoch > trainer.epoch:

@@ -75,9 +75,12 @@ class GridProgress:
             task = self.tasks.setdefault(msg["task"], {"first": msg["epoch"], "epoch": msg["epoch"]})
             task.update(epoch=msg["epoch"], models=msg["models"], running=msg["kind"] != "done")
             position = self.done + sum((t["epoch"] - t["first"]) * t["models"] for t in self.tasks.values())
-            self.bar.update(position - self.position)
-            self.position = position
             self._postfix()
+            if position > self.position:
+                self.bar.update(position - self.position)
+            else:  # the tasks running changed, the count did not
+                self.bar.refresh()
+            self.position = position
         if self.on_event is not None:
             self.on_event(msg)
 
@@ -86,12 +89,14 @@ class GridProgress:
         with self._lock:
             for line in lines:
                 self.n_finished += 1
-                self.bar.write(f"{line} ({self.n_finished}/{self.n_cells} cells)")
-            self._postfix()
+                self._postfix()
+                self.bar.write(f"{line} ({self.n_finished}/{self.n_cells} cells)")  # redraws the bar below
 
     def _postfix(self) -> None:
+        """Set the bar's postfix without drawing it: each caller draws once (a log file keeps every draw)."""
         running = sum(t["running"] for t in self.tasks.values())
-        self.bar.set_postfix_str(f"{running} tasks running, {self.n_finished}/{self.n_cells} cells finished")
+        self.bar.set_postfix_str(f"{running} tasks running, {self.n_finished}/{self.n_cells} cells finished",
+                                 refresh=False)
 
     def close(self) -> None:
         self.bar.close()

@@ -27,7 +27,7 @@ def path(tmp_path):
 def test_template_is_nan_filled_and_lazy(path):
     ds = st.open_results(path)
     assert dict(ds.sizes) == {"alpha": 3, "seed": 2, "epoch": 6, "checkpoint": 3, "param": n_params("ising"),
-                              "rng_byte": 16}
+                              "rng_byte": 16, "resume_slot": 2}
     assert isinstance(ds.theta.data, da.Array)
     assert np.isnan(ds.train_loss.values).all() and (ds.done_epoch.values == -1).all()
     assert ds.attrs["config"] == {"epochs": 6} and ds.attrs["task"] == "ising"
@@ -64,7 +64,7 @@ def test_resume_state_round_trip(path):
     writer.checkpoint(2, theta, None)
     written = state(6, theta, rng)
     writer.commit(written)
-    read = writer.read_resume_state(2, rng_bytes=7)
+    read = writer.read_resume_state(rng_bytes=7)
     assert read["epoch"] == 6 and read["adam_step"] == 6
     np.testing.assert_array_equal(read["theta"], theta)
     np.testing.assert_array_equal(read["exp_avg_sq"], written["exp_avg_sq"])
@@ -73,7 +73,7 @@ def test_resume_state_round_trip(path):
 
 def test_generator_state_too_large_is_refused(path):
     with pytest.raises(ValueError, match="does not fit"):
-        st.CellWriter(path, slice(0, 1), 0).commit(state(1, 0, np.zeros(17, dtype=np.uint8)))
+        st.CellWriter(path, slice(0, 1), 0).commit(state(3, 0, np.zeros(17, dtype=np.uint8)))
 
 
 def test_consolidated_store_reopens(path):
@@ -128,3 +128,21 @@ def test_a_url_whose_backend_is_not_installed_is_named():
         pytest.skip("s3fs is installed")
     with pytest.raises(ValueError, match="cannot open s3://bucket/x.zarr: .*s3fs"):
         st.store_exists("s3://bucket/x.zarr")
+
+
+def test_a_commit_cut_short_before_done_epoch_leaves_the_previous_state_to_resume_from(path):
+    """A worker killed inside `commit` has rewritten some of the resume state but not yet done_epoch: the
+    state done_epoch still points at must read back unchanged, without a divergence recorded after it."""
+    writer = st.CellWriter(path, slice(0, 2), 1)
+    theta = np.random.default_rng(0).random((2, n_params("ising")), dtype=np.float32)
+    for index, epoch in enumerate((0, 3, 6)):
+        writer.checkpoint(index, theta + epoch, None)
+        diverged = [-1, 5] if epoch == 6 else [-1, -1]
+        writer.commit({**state(epoch, theta + epoch, np.full(16, epoch, dtype=np.uint8)), "diverged_epoch": diverged})
+    zarr.open_group(path, mode="r+")["done_epoch"][0:2, 1] = 3  # the kill came just before done_epoch
+    read = writer.read_resume_state(rng_bytes=16)
+    expected = state(3, theta + 3, np.full(16, 3, dtype=np.uint8))
+    assert read["epoch"] == 3 and read["adam_step"] == 3 and read["diverged_epoch"].tolist() == [-1, -1]
+    np.testing.assert_array_equal(read["theta"], theta + 3)
+    for key in ("exp_avg", "exp_avg_sq", "batch_generator_state"):
+        np.testing.assert_array_equal(read[key], expected[key], err_msg=key)
