@@ -88,8 +88,8 @@ t=$(date +%s)
     --store "$store" --data-dir "$dir/data") 2>&1 | tee "$dir/run.log" | grep -v '^\s*$' | tail -5
 t_run=$(( $(date +%s) - t))
 "$root/.venv/bin/repro" status "$store" | tee "$dir/status.log"
-grep -qE '^  finished \(([1-9][0-9]*)\)' "$dir/status.log" && ! grep -qE '(partial|missing) \([1-9]' "$dir/status.log" \
-    || fail "the store is not complete"
+# Every cell finished: the cells line names no other state (running, stopped, damaged, ...).
+grep -qxE '  cells: [1-9][0-9]* finished' "$dir/status.log" || fail "the store is not complete"
 
 # Every training task ran in a SLURM job, and those jobs carry the README config's settings.
 tasks=$(cat "$dir"/tasks/*.tasks 2>/dev/null | grep -c -- '-seed' || true)
