@@ -103,7 +103,8 @@ assert all("-seed" in key for keys in done.values() for key in keys), done
     "${dc[@]}" run --rm --no-deps runner bash -c 'for s in results/*-tiny.zarr; do repro status "$s"; done' \
         >"$LOGDIR/status.log" 2>&1 || { cat "$LOGDIR/status.log"; fail "repro status"; }
     stores=$(grep -c 'epochs per cell' "$LOGDIR/status.log" || true)
-    [ "$stores" -gt 0 ] && ! grep -qE '(partial|missing) \([1-9]' "$LOGDIR/status.log" \
+    # Complete: each store's cells line names no state but finished (running, stopped, damaged, ...).
+    [ "$stores" -gt 0 ] && [ "$(grep -cxE '  cells: [1-9][0-9]* finished' "$LOGDIR/status.log")" = "$stores" ] \
         || { cat "$LOGDIR/status.log"; fail "incomplete stores after the compose run"; }
     echo "ok: both workers ran training tasks; all $stores stores complete"
 }
