@@ -1,8 +1,7 @@
-"""Tests of repro.figures.appendix_claims: the appendix claims, registered and evaluated on the tiny stores."""
+"""Tests of the appendices' claims (repro.figures.claims_*): registered and evaluated on the tiny stores."""
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import numpy as np
@@ -10,12 +9,13 @@ import pytest
 import synthetic as syn
 import xarray as xr
 
-from repro.figures import appendix_claims as ac
-from repro.figures import claims
+from repro.figures import claims, claims_fisher, claims_geometry, pipeline, stats
 
 
 def _appendix_keys() -> list[str]:
-    return [key for key, spec in claims.CLAIMS.items() if inspect.getmodule(spec.evaluate) is ac]
+    """The appendix's claims (the main text's are tested in test_claims), in registration order."""
+    assert pipeline.claims is claims  # importing the pipeline registers every claim
+    return [key for key in claims.CLAIMS if key in CASES]
 
 
 def test_appendix_claims_are_registered_once_with_their_section():
@@ -41,21 +41,21 @@ def test_every_appendix_claim_gets_a_verdict_on_the_tiny_grid(tiny_context):
     (np.logspace(-4, 0, 5), 1.0, 0.0),
 ])
 def test_spectrum_gap_finds_the_largest_jump_in_decades(spectrum, size, position):
-    found = ac.spectrum_gap(spectrum)
+    found = claims_fisher.spectrum_gap(spectrum)
     assert found == pytest.approx((size, position))
 
 
 def test_spectrum_gap_is_undefined_without_two_positive_values():
-    assert all(math.isnan(v) for v in ac.spectrum_gap(np.array([0.0, 0.0, 1.0])))
+    assert all(math.isnan(v) for v in claims_fisher.spectrum_gap(np.array([0.0, 0.0, 1.0])))
 
 
 def test_spectrum_gap_spans_a_share_of_the_ranks_and_ignores_the_far_tail():
     # 1000 values: a rise of 3 decades spread over 5 ranks is one gap at 1% of the ranks
     spectrum = np.r_[np.full(500, 1e-3), np.logspace(-3, 0, 7)[1:-1], np.full(495, 1.0)]
-    size, position = ac.spectrum_gap(spectrum)
+    size, position = claims_fisher.spectrum_gap(spectrum)
     assert size == pytest.approx(3.0) and 0.49 <= position <= 0.5
     tail = np.r_[1e-30, 1e-20, spectrum[2:]]  # far below 1e-6 of the largest: not a gap
-    assert ac.spectrum_gap(tail)[0] == pytest.approx(3.0)
+    assert claims_fisher.spectrum_gap(tail)[0] == pytest.approx(3.0)
 
 
 @pytest.mark.parametrize("x, y, expected", [
@@ -64,14 +64,14 @@ def test_spectrum_gap_spans_a_share_of_the_ranks_and_ignores_the_far_tail():
     ([1, 2, np.nan, 4, np.inf], [1, 2, 3, 4, 5], 1.0),  # non-finite pairs are left out
 ])
 def test_spearman_over_finite_pairs(x, y, expected):
-    rho, n = ac._spearman(x, y)
+    rho, n = stats.spearman(x, y)
     assert rho == pytest.approx(expected)
     assert n == np.sum(np.isfinite(x) & np.isfinite(y))
 
 
 def test_spearman_is_undefined_below_three_points_or_without_spread():
-    assert math.isnan(ac._spearman([1, 2], [1, 2])[0])
-    assert math.isnan(ac._spearman([1, 1, 1], [1, 2, 3])[0])
+    assert math.isnan(stats.spearman([1, 2], [1, 2])[0])
+    assert math.isnan(stats.spearman([1, 1, 1], [1, 2, 3])[0])
 
 
 @pytest.mark.parametrize("values, last, expected", [
@@ -79,13 +79,13 @@ def test_spearman_is_undefined_below_three_points_or_without_spread():
     ([5.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 9.0], True, 5.0), ([2.0], True, 2.0),
 ])
 def test_quarter_means(values, last, expected):
-    assert ac._quarter(np.array(values), last) == expected
-    assert math.isnan(ac._quarter(np.array([]), last))
+    assert claims_geometry.quarter_mean(np.array(values), last) == expected
+    assert math.isnan(claims_geometry.quarter_mean(np.array([]), last))
 
 
 def test_ratio_never_raises():
-    assert ac._ratio(1.0, 0.0) == math.inf
-    assert math.isnan(ac._ratio(math.nan, 0.0))
+    assert claims.ratio(1.0, 0.0) == math.inf
+    assert math.isnan(claims.ratio(math.nan, 0.0))
 
 
 # ------------------------------------------------------------------ every claim both ways, on synthetic data
@@ -129,9 +129,9 @@ def domain_walls(walls: int):
         path = ising_store_path(ising_params(ctx.experiment(ISING)), ctx.data_dir)
         path.mkdir(parents=True)
         magnetization = np.r_[np.full(walls, 4.0), np.full(100 - walls, 16.0), np.zeros(50)]
-        ctx._cache[("ising_source", str(path))] = xr.Dataset(
+        syn.put(ctx, ("ising_source", str(path)), xr.Dataset(
             {"magnetization": ("sample", magnetization), "phase": ("sample", np.r_[np.ones(100), np.zeros(50)]),
-             "spins": (("sample", "y", "x"), np.ones((150, 4, 4)))})
+             "spins": (("sample", "y", "x"), np.ones((150, 4, 4)))}))
     return build
 
 
@@ -147,9 +147,9 @@ def measures(experiment, related: dict | None = None, seeds=MANY, **given):
         values.update({name: 3 + sign * c for name, sign in (related or {}).items()})
         values.update(given)
         values["compressibility"] = c
-        ctx._cache[("compression_measures", experiment)] = xr.Dataset(
-            {k: syn.per_run(syn.MOD_ALPHAS, v, seeds) for k, v in values.items()})
-        ctx._cache[("llc", experiment)] = syn.per_run(syn.MOD_ALPHAS, values.pop("llc", 1 + NOISE[2]), seeds)
+        syn.put(ctx, ("compression_measures", experiment), xr.Dataset(
+            {k: syn.per_run(syn.MOD_ALPHAS, v, seeds) for k, v in values.items()}))
+        syn.put(ctx, ("llc", experiment), syn.per_run(syn.MOD_ALPHAS, values.pop("llc", 1 + NOISE[2]), seeds))
     return build
 
 
@@ -158,8 +158,8 @@ def spectra(gap: bool):
 
     def build(ctx):
         for experiment in (ISING, DYN):
-            ctx._cache[("fisher_spectra", experiment)] = xr.DataArray(
-                np.stack([spectrum, spectrum]), dims=("alpha", "rank"), coords={"alpha": [10.0, 0.1]})
+            syn.put(ctx, ("fisher_spectra", experiment), xr.DataArray(
+                np.stack([spectrum, spectrum]), dims=("alpha", "rank"), coords={"alpha": [10.0, 0.1]}))
     return build
 
 
@@ -170,7 +170,7 @@ def fisher_vs_magnitude(experiment, fisher_c, magnitude_c):
         syn.fisher_pruning(ctx, experiment, alphas, [fisher_c] * len(alphas))
         syn.final_pruning(ctx, experiment, alphas, [magnitude_c] * len(alphas))
         syn.final_pruning(ctx, experiment, alphas, [magnitude_c] * len(alphas),
-                          key=("scheme_pruning", experiment, "global", None))
+                          key=("magnitude_pruning", experiment, "global", None))
     return build
 
 
@@ -187,10 +187,9 @@ def global_artefact(global_c, fc1_c):
     def build(ctx):
         syn.ising(ctx)
         alphas = syn.ISING_ALPHAS
-        for key, c in ((("final_pruning", ISING), 3.0), (("scheme_pruning", ISING, "global", None), global_c),
-                       (("scheme_pruning", ISING, "layer", "fc1.weight"), fc1_c),
-                       (("scheme_pruning", ISING, "layer", "conv1.weight"), 3.0)):
-            syn.final_pruning(ctx, ISING, alphas, [c] * len(alphas), key=key)
+        for scheme, layer, c in (("per_layer", None, 3.0), ("global", None, global_c), ("layer", "fc1.weight", fc1_c),
+                                 ("layer", "conv1.weight", 3.0)):
+            syn.final_pruning(ctx, ISING, alphas, [c] * len(alphas), key=("magnitude_pruning", ISING, scheme, layer))
     return build
 
 
@@ -210,7 +209,7 @@ def steps(changes: dict | None = None):
             for (e, alpha, metric, subspace), values in (changes or {}).items():
                 if e == experiment:
                     magnitude.loc[{"alpha": alpha, "metric": metric, "subspace": subspace}] = values
-            ctx._cache[("step_measures", experiment)] = xr.Dataset({"magnitude": magnitude})
+            syn.put(ctx, ("step_measures", experiment), xr.Dataset({"magnitude": magnitude.expand_dims(seed=[0])}))
     return build
 
 
@@ -257,5 +256,3 @@ def test_claim_verdict_both_ways(key, case, expected, tmp_path):
     assert result.verdict == expected, (result.verdict, result.ours, result.detail)
 
 
-def test_every_appendix_claim_has_both_cases():
-    assert sorted(_appendix_keys()) == sorted(CASES)

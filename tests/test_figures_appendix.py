@@ -1,10 +1,11 @@
-"""Tests of repro.figures.appendix: Figures 9-34 drawn from the tiny stores, their series matching the grid."""
+"""Tests of repro.figures.appendix_ac, appendix_df and appendix_g: Figures 9-34 drawn from the tiny stores."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
 
+import artists as art
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -13,9 +14,7 @@ from matplotlib.lines import Line2D
 
 from grokcore.measures import ising_features, pruning
 from grokcore.models import PARAM_SHAPES, n_params
-from repro.figures import appendix as a
-from repro.figures import main as m
-from repro.figures.claims import fisher_roots
+from repro.figures import appendix_df, appendix_g, compression, draw, features, runs, trajectories
 from repro.figures.registry import REGISTRY, render
 
 NAMES = [f"fig{i:02d}" for i in range(9, 35)]
@@ -30,32 +29,6 @@ def drawn(tiny_context):
         plt.close(fig)
 
 
-def _artists(fig, kind=object) -> dict[str, list]:
-    """Artists of `kind` with a gid, by gid, over every axis of `fig`."""
-    found: dict[str, list] = {}
-    for ax in fig.get_axes():
-        for artist in ax.get_children():
-            if artist.get_gid() and isinstance(artist, kind):
-                found.setdefault(artist.get_gid(), []).append(artist)
-    return found
-
-
-def _one(fig, gid: str, kind=object):
-    matches = _artists(fig, kind).get(gid, [])
-    assert len(matches) == 1, f"{len(matches)} artists with gid {gid!r}"
-    return matches[0]
-
-
-def _offsets(collection) -> np.ndarray:
-    return np.ma.filled(np.ma.asarray(collection.get_offsets(), dtype=float), np.nan)
-
-
-def _alphas(ctx, experiment) -> list[float]:
-    return [float(x) for x in ctx.results(experiment)["alpha"].values]
-
-
-def _label(alpha: float) -> str:
-    return f"α={alpha:g}"
 
 
 def test_every_appendix_figure_is_registered_with_notes_where_it_differs():
@@ -76,12 +49,12 @@ def test_render_writes_png_pdf_and_caption(tiny_context, tmp_path, name):
 
 @pytest.mark.parametrize("name, experiment", [("fig09", "ising-main"), ("fig10", "modadd-main")])
 def test_seed_summary_has_one_point_per_alpha_and_seed(drawn, tiny_context, name, experiment):
-    metrics, times = m.final_metrics(tiny_context, experiment), m.regimes(tiny_context, experiment)
+    metrics, times = runs.final_metrics(tiny_context, experiment), runs.regimes(tiny_context, experiment)
     for source, names in ((metrics, ("train_acc", "test_acc", "train_loss", "test_loss")),
                           (times, ("delta", "t_train", "t_test"))):
         for metric in names:
-            for alpha in _alphas(tiny_context, experiment):
-                points = _offsets(_one(drawn[name], f"{metric} {_label(alpha)}", PathCollection))
+            for alpha in runs.alpha_values(tiny_context.results(experiment)):
+                points = art.offsets(art.one(drawn[name], f"{metric} {draw.alpha_label(alpha)}", PathCollection))
                 expected = source[metric].sel(alpha=alpha)
                 if metric == "delta":  # runs that did not learn are crosses of their own, not Δt points
                     expected = expected.where(times["regime"].sel(alpha=alpha) != "did-not-learn")
@@ -95,8 +68,8 @@ def test_seed_summary_has_one_point_per_alpha_and_seed(drawn, tiny_context, name
 
 
 def test_fig11_shows_ordered_low_magnetisation_snapshots_lowest_first(drawn, tiny_context):
-    source = m.ising_source(tiny_context, "ising-main")
-    images = _artists(drawn["fig11"])
+    source = features.ising_source(tiny_context, "ising-main")
+    images = art.artists(drawn["fig11"])
     index = [int(gid.split()[1]) for gid in images]
     m_abs = np.abs(source["magnetization"].values[index]) / 256
     assert 0 < len(index) <= 8
@@ -109,61 +82,62 @@ def test_fig11_shows_ordered_low_magnetisation_snapshots_lowest_first(drawn, tin
 
 @pytest.mark.parametrize("name, regime", [("fig12", "grok"), ("fig13", "learn")])
 def test_correlation_figures_show_every_neuron_of_every_seed(drawn, tiny_context, name, regime):
-    arch = m.archetypes(tiny_context, "ising-main")
-    by_seed = m.final_correlations(tiny_context, "ising-main", getattr(arch, regime))
+    arch = runs.archetypes(tiny_context, "ising-main")
+    by_seed = features.final_correlations(tiny_context, "ising-main", getattr(arch, regime))
     neurons = {"conv1": 512, "conv2": 256, "fc1": 100}
     for seed, layers in by_seed.items():
         for layer, count in neurons.items():
             for f, feature in enumerate(ising_features.FEATURES):
-                points = _offsets(_one(drawn[name], f"rho {layer} {feature} seed={seed}", PathCollection))
+                points = art.offsets(art.one(drawn[name], f"rho {layer} {feature} seed={seed}", PathCollection))
                 assert len(points) == count
                 np.testing.assert_allclose(points[:, 1], layers[layer][0][:, f], equal_nan=True)
 
 
 @pytest.mark.parametrize("name, experiment", [("fig14", "modadd-bs200"), ("fig18", "modadd-wd")])
 def test_setting_figures_have_a_curve_per_alpha_and_a_point_per_run(drawn, tiny_context, name, experiment):
-    fractions = m.pruning_fractions("tiny")  # per-layer curves: Fig. 5's grid
+    fractions = compression.pruning_fractions("tiny")  # per-layer curves: Fig. 5's grid
     n_seeds = tiny_context.results(experiment).sizes["seed"]
-    for alpha in _alphas(tiny_context, experiment):
-        line = _one(drawn[name], f"prune {_label(alpha)}", Line2D)
+    for alpha in runs.alpha_values(tiny_context.results(experiment)):
+        line = art.one(drawn[name], f"prune {draw.alpha_label(alpha)}", Line2D)
         np.testing.assert_allclose(line.get_xdata(), 100 * fractions)
-        points = _one(drawn[name], f"tradeoff {experiment} {_label(alpha)}", PathCollection)
+        points = art.one(drawn[name], f"tradeoff {experiment} {draw.alpha_label(alpha)}", PathCollection)
         assert len(points.get_offsets()) == n_seeds
 
 
 @pytest.mark.parametrize("name, experiment", [("fig15", "modadd-main"), ("fig16", "modadd-bs200"),
                                               ("fig19", "modadd-wd")])
 def test_compression_figures_plot_every_run_against_seven_measures(drawn, tiny_context, name, experiment):
-    measures = a.compression_measures(tiny_context, experiment).assign(llc=a.llc(tiny_context, experiment))
-    panels = [p for p, _, _ in a.COMPRESSION_PANELS if p]
+    measures = compression.compression_measures(tiny_context, experiment)
+    measures = measures.assign(llc=compression.llc(tiny_context, experiment))
+    panels = [p for p, _, _ in appendix_df.COMPRESSION_PANELS if p]
     assert len(panels) == 7
     for measure in panels:
-        for alpha in _alphas(tiny_context, experiment):
-            points = _offsets(_one(drawn[name], f"{measure} {_label(alpha)}", PathCollection))
-            c = a._finite(measures["compressibility"].sel(alpha=alpha))
-            drawn_x = np.where(np.isfinite(c), a._finite(measures[measure].sel(alpha=alpha)), np.nan)
+        for alpha in runs.alpha_values(tiny_context.results(experiment)):
+            points = art.offsets(art.one(drawn[name], f"{measure} {draw.alpha_label(alpha)}", PathCollection))
+            c = draw.finite(measures["compressibility"].sel(alpha=alpha))
+            drawn_x = np.where(np.isfinite(c), draw.finite(measures[measure].sel(alpha=alpha)), np.nan)
             assert len(points) == len(c)
             np.testing.assert_allclose(points[:, 0], drawn_x, equal_nan=True)
             np.testing.assert_allclose(points[:, 1], np.where(np.isfinite(drawn_x), c, np.nan), equal_nan=True)
 
 
 def test_fig17_compares_the_three_settings_at_every_alpha(drawn, tiny_context):
-    for experiment, _, _ in a.SETTINGS:
+    for experiment, _, _ in appendix_df.SETTINGS:
         for measure in ("compressibility", "ipr_input", "ipr_output"):
-            line = _one(drawn["fig17"], f"{measure} {experiment}", Line2D)
-            np.testing.assert_allclose(line.get_xdata(), _alphas(tiny_context, experiment))
-            runs = _one(drawn["fig17"], f"{measure} {experiment} runs", PathCollection)
+            line = art.one(drawn["fig17"], f"{measure} {experiment}", Line2D)
+            np.testing.assert_allclose(line.get_xdata(), runs.alpha_values(tiny_context.results(experiment)))
+            points = art.one(drawn["fig17"], f"{measure} {experiment} runs", PathCollection)
             sizes = tiny_context.results(experiment).sizes
-            assert len(runs.get_offsets()) == sizes["alpha"] * sizes["seed"]
+            assert len(points.get_offsets()) == sizes["alpha"] * sizes["seed"]
 
 
 def test_fig20_sorted_spectrum_of_every_parameter_per_regime(drawn, tiny_context):
     axes = [ax for ax in drawn["fig20"].get_axes() if ax.get_lines()]
-    for ax, (experiment, _) in zip(axes, a.TASK_ARCHETYPES, strict=True):
-        arch = m.archetypes(tiny_context, experiment)
+    for ax, (experiment, _) in zip(axes, runs.TASK_ARCHETYPES, strict=True):
+        arch = runs.archetypes(tiny_context, experiment)
         task = tiny_context.results(experiment).attrs["task"]
         lines = {line.get_gid(): line for line in ax.get_lines() if line.get_gid()}
-        assert set(lines) == {f"spectrum {_label(arch.grok)}", f"spectrum {_label(arch.learn)}"}
+        assert set(lines) == {f"spectrum {draw.alpha_label(arch.grok)}", f"spectrum {draw.alpha_label(arch.learn)}"}
         for line in lines.values():
             assert len(line.get_ydata()) == n_params(task)
             assert np.all(np.diff(line.get_ydata()) >= 0)
@@ -177,9 +151,9 @@ def test_fig20_sorted_spectrum_of_every_parameter_per_regime(drawn, tiny_context
     ("fig24", ("ising-main",), tuple(t for t, _ in PARAM_SHAPES["ising"][4:])),
 ])
 def test_fisher_pruning_figures_have_accuracy_and_loss_per_alpha(drawn, tiny_context, name, experiments, tensors):
-    lines = _artists(drawn[name], Line2D)
-    expected = Counter(f"{kind} {tensor or 'all'} {_label(alpha)}" for experiment in experiments
-                       for alpha in _alphas(tiny_context, experiment) for tensor in tensors
+    lines = art.artists(drawn[name], Line2D)
+    expected = Counter(f"{kind} {tensor or 'all'} {draw.alpha_label(alpha)}" for experiment in experiments
+                       for alpha in runs.alpha_values(tiny_context.results(experiment)) for tensor in tensors
                        for kind in ("acc", "loss"))
     assert Counter({gid: len(found) for gid, found in lines.items()}) == expected
     for line in (line for found in lines.values() for line in found):
@@ -198,17 +172,18 @@ def test_magnitude_scheme_figures_have_a_curve_per_alpha_in_each_panel(drawn, ti
     assert len(panels) == len(expected)
     for ax, (experiment, series) in zip(panels, expected, strict=True):
         gids = sorted(line.get_gid() for line in ax.get_lines() if line.get_gid())
-        assert gids == sorted(f"{series} {_label(alpha)}" for alpha in _alphas(tiny_context, experiment))
+        alphas = runs.alpha_values(tiny_context.results(experiment))
+        assert gids == sorted(f"{series} {draw.alpha_label(alpha)}" for alpha in alphas)
 
 
 @pytest.mark.parametrize("name, layer", [("fig28", "conv1"), ("fig29", "conv2"), ("fig30", "fc1")])
 def test_feature_dynamics_figures_have_three_features_per_measure_and_regime(drawn, tiny_context, name, layer):
-    arch = m.archetypes(tiny_context, "ising-main")
-    values = m.feature_dynamics(tiny_context, "ising-main", (arch.grok, arch.learn))
-    for measure, _ in a.G1_MEASURES:
+    arch = runs.archetypes(tiny_context, "ising-main")
+    values = features.feature_dynamics(tiny_context, "ising-main", (arch.grok, arch.learn))
+    for measure, _ in appendix_g.G1_MEASURES:
         for alpha in (arch.grok, arch.learn):
             for feature in ising_features.FEATURES:
-                line = _one(drawn[name], f"{measure} {feature} {_label(alpha)}", Line2D)
+                line = art.one(drawn[name], f"{measure} {feature} {draw.alpha_label(alpha)}", Line2D)
                 np.testing.assert_array_equal(line.get_xdata(), values["checkpoint"].values)
                 expected = values[measure].sel(alpha=alpha, layer=layer, feature=feature).mean("seed").values
                 np.testing.assert_allclose(line.get_ydata(), expected)
@@ -220,54 +195,45 @@ def test_feature_dynamics_figures_have_three_features_per_measure_and_regime(dra
     ("fig34", ("cosine stiff", "cosine sloppy")),
 ])
 def test_geometry_figures_have_a_line_per_regime_at_every_checkpoint(drawn, tiny_context, name, series):
-    lines = _artists(drawn[name], Line2D)
+    lines = art.artists(drawn[name], Line2D)
     experiments = ("ising-main",) if name == "fig31" else ("ising-main", "modadd-dynamics")
     for experiment in experiments:
-        arch = m.archetypes(tiny_context, experiment)
-        checkpoints = a.step_measures(tiny_context, experiment)["checkpoint"].values
+        arch = runs.archetypes(tiny_context, experiment)
+        checkpoints = trajectories.step_measures(tiny_context, experiment)["checkpoint"].values
         for prefix in series:
             for alpha in (arch.grok, arch.learn):
-                found = [line for line in lines[f"{prefix} {_label(alpha)}"]
+                found = [line for line in lines[f"{prefix} {draw.alpha_label(alpha)}"]
                          if len(line.get_xdata()) == len(checkpoints)
                          and np.array_equal(line.get_xdata(), checkpoints)]
                 assert found, f"{name}: no {prefix} line of α={alpha:g} over {experiment}'s checkpoints"
     if name == "fig31":
-        grok = m.archetypes(tiny_context, "ising-main").grok
-        assert len(lines[f"magnitude all {_label(grok)}"]) == 2  # Fisher and Euclidean panels
+        grok = runs.archetypes(tiny_context, "ising-main").grok
+        assert len(lines[f"magnitude all {draw.alpha_label(grok)}"]) == 2  # Fisher and Euclidean panels
 
 
 def test_fig33_marks_the_roots_of_the_gradient_it_draws(drawn, tiny_context):
-    lines, spans = _artists(drawn["fig33"], Line2D), _artists(drawn["fig33"])
-    for experiment, _ in a.TASK_ARCHETYPES:
-        arch = m.archetypes(tiny_context, experiment)
+    lines, spans = art.artists(drawn["fig33"], Line2D), art.artists(drawn["fig33"])
+    for experiment, _ in runs.TASK_ARCHETYPES:
+        arch = runs.archetypes(tiny_context, experiment)
         for alpha in (arch.grok, arch.learn):
-            x, g = a.magnitude_gradient(tiny_context, experiment, alpha)
-            assert any(np.array_equal(line.get_ydata(), g) for line in lines[f"gradient {_label(alpha)}"])
-            roots = fisher_roots(tiny_context, experiment, alpha)
+            x, g = trajectories.magnitude_gradient(tiny_context, experiment, alpha)
+            assert any(np.array_equal(line.get_ydata(), g) for line in lines[f"gradient {draw.alpha_label(alpha)}"])
+            roots = trajectories.fisher_roots(tiny_context, experiment, alpha)
             if alpha == arch.grok:
-                assert len(spans.get(f"root {experiment} {_label(alpha)}", [])) == len(roots)
+                assert len(spans.get(f"root {experiment} {draw.alpha_label(alpha)}", [])) == len(roots)
             else:
-                assert len(_one(drawn["fig33"], f"roots {experiment} {_label(alpha)}").get_xdata()) == len(roots)
+                marks = art.one(drawn["fig33"], f"roots {experiment} {draw.alpha_label(alpha)}")
+                assert len(marks.get_xdata()) == len(roots)
             for lo, hi in roots:
                 g_lo, g_hi = g[np.searchsorted(x, lo)], g[np.searchsorted(x, hi)]
                 assert g_lo * g_hi <= 0
 
 
-def test_step_measures_agree_with_the_main_figures_trajectory(tiny_context):
-    for experiment, _ in a.TASK_ARCHETYPES:
-        arch = m.archetypes(tiny_context, experiment)
-        ours = a.step_measures(tiny_context, experiment).sel(metric="fisher", subspace="all")
-        theirs = m.trajectory(tiny_context, experiment, (arch.grok, arch.learn)).mean("seed")
-        for measure in ("magnitude", "cosine", "origin_cosine"):
-            np.testing.assert_allclose(ours[measure].sel(alpha=[arch.grok, arch.learn]).values,
-                                       theirs[measure].sel(alpha=[arch.grok, arch.learn]).values, equal_nan=True)
-
-
 @pytest.mark.parametrize("experiment", ["ising-main", "modadd-main"])
 def test_unpruned_scheme_curves_start_at_the_final_test_accuracy(tiny_context, experiment):
-    final = m.final_metrics(tiny_context, experiment)
+    final = runs.final_metrics(tiny_context, experiment)
     for scheme in ("global", "global_normalised"):
-        curves = a.scheme_pruning(tiny_context, experiment, scheme)
+        curves = compression.magnitude_pruning(tiny_context, experiment, scheme)
         np.testing.assert_allclose(curves["acc"].isel(fraction=0).transpose("alpha", "seed"),
                                    final["test_acc"].transpose("alpha", "seed"), atol=1e-6)
         np.testing.assert_allclose(curves["loss"].isel(fraction=0).transpose("alpha", "seed"),
@@ -276,36 +242,37 @@ def test_unpruned_scheme_curves_start_at_the_final_test_accuracy(tiny_context, e
 
 @pytest.mark.parametrize("experiment, classes", [("ising-main", 2), ("modadd-main", 113)])
 def test_fisher_pruning_of_every_parameter_leaves_the_zero_network(tiny_context, experiment, classes):
-    curves = a.fisher_pruning(tiny_context, experiment)
+    curves = compression.fisher_pruning(tiny_context, experiment)
     assert curves["fraction"].values[0] == 0 and curves["fraction"].values[-1] == 1
     np.testing.assert_allclose(curves["loss"].isel(point=-1), math.log(classes), rtol=1e-6)
     for seed in tiny_context.results(experiment)["seed"].values:
-        _, y = m.seed_test_set(tiny_context, experiment, int(seed))
+        _, y = runs.seed_test_set(tiny_context, experiment, int(seed))
         # all logits 0: argmax picks class 0
         np.testing.assert_allclose(curves["acc"].sel(seed=seed).isel(point=-1), float((y == 0).double().mean()))
 
 
 def test_per_tensor_fisher_pruning_zeroes_only_that_tensor(tiny_context):
     experiment, tensor = "ising-main", "fc1.bias"
-    curves = a.fisher_pruning(tiny_context, experiment, tensor)
-    alpha, seed = _alphas(tiny_context, experiment)[0], int(tiny_context.results(experiment)["seed"].values[0])
-    theta = m.final_theta(tiny_context, experiment, alpha, seed).copy()
+    curves = compression.fisher_pruning(tiny_context, experiment, tensor)
+    ds = tiny_context.results(experiment)
+    alpha, seed = runs.alpha_values(ds)[0], int(ds["seed"].values[0])
+    theta = runs.final_theta(tiny_context, experiment, alpha, seed).copy()
     theta[np.asarray(tiny_context.results(experiment)["param_tensor"].values) == tensor] = 0
-    loss, acc = pruning.evaluate_thetas("ising", theta[None], *m.seed_test_set(tiny_context, experiment, seed))
+    loss, acc = pruning.evaluate_thetas("ising", theta[None], *runs.seed_test_set(tiny_context, experiment, seed))
     np.testing.assert_allclose(curves["loss"].sel(alpha=alpha, seed=seed).isel(point=-1), loss[0], rtol=1e-5)
     np.testing.assert_allclose(curves["acc"].sel(alpha=alpha, seed=seed).isel(point=-1), acc[0])
 
 
 def test_llc_is_finite_for_every_run_and_reproducible(tiny_context):
-    values = a.llc(tiny_context, "modadd-bs200")
+    values = compression.llc(tiny_context, "modadd-bs200")
     assert values.dims == ("alpha", "seed") and np.isfinite(values).all()
-    tiny_context._cache.pop(("llc", "modadd-bs200"))
-    np.testing.assert_array_equal(a.llc(tiny_context, "modadd-bs200"), values)
+    tiny_context.forget(("llc", "modadd-bs200"))
+    np.testing.assert_array_equal(compression.llc(tiny_context, "modadd-bs200"), values)
 
 
 def test_domain_walls_are_the_ordered_snapshots_below_half_magnetisation(tiny_context):
-    source = m.ising_source(tiny_context, "ising-main")
-    index, share = a.domain_walls(tiny_context, n=10_000)
+    source = features.ising_source(tiny_context, "ising-main")
+    index, share = features.domain_walls(tiny_context, n=10_000)
     ordered = source["phase"].values == 1
     m_abs = np.abs(source["magnetization"].values) / 256
     assert sorted(index) == sorted(np.flatnonzero(ordered & (m_abs < 0.5)))

@@ -1,7 +1,8 @@
-"""Tests of repro.figures.main: Figures 1-8 drawn from the tiny stores, their series matching the grid."""
+"""Tests of repro.figures.main_text: Figures 1-8 drawn from the tiny stores, their series matching the grid."""
 
 from __future__ import annotations
 
+import artists as art
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from matplotlib.collections import PathCollection
 from matplotlib.image import AxesImage
 
 from grokcore.measures import pruning
-from repro.figures import main as m
+from repro.figures import compression, features, runs, trajectories
 from repro.figures.registry import REGISTRY, Context, MissingResults, render
 
 NAMES = [f"fig0{i}" for i in range(1, 9)]
@@ -25,27 +26,6 @@ def drawn(tiny_context):
         plt.close(fig)
 
 
-def _gids(fig, kind=None) -> list[str]:
-    """gids of every artist of `kind` (default: any) on every axis of `fig`, insets included."""
-    found = []
-    for ax in fig.get_axes():
-        for artist in ax.get_children() + [c for inset in ax.child_axes for c in inset.get_children()]:
-            if artist.get_gid() and (kind is None or isinstance(artist, kind)):
-                found.append(artist.get_gid())
-    return found
-
-
-def _artist(fig, gid):
-    matches = [a for ax in fig.get_axes() for a in ax.get_children() + [c for i in ax.child_axes
-                                                                        for c in i.get_children()]
-               if a.get_gid() == gid]
-    assert len(matches) == 1, f"{len(matches)} artists with gid {gid!r}"
-    return matches[0]
-
-
-def _alphas(ctx, experiment):
-    return [float(a) for a in ctx.results(experiment)["alpha"].values]
-
 
 @pytest.mark.parametrize("name", NAMES)
 def test_render_writes_png_pdf_and_caption(tiny_context, tmp_path, name):
@@ -57,7 +37,7 @@ def test_render_writes_png_pdf_and_caption(tiny_context, tmp_path, name):
 
 
 def test_fig01_one_labelled_snapshot_per_temperature(drawn, tiny_context):
-    source = m.ising_source(tiny_context, "ising-main")
+    source = features.ising_source(tiny_context, "ising-main")
     temperatures = np.unique(source["temperature"].values)
     axes = [ax for ax in drawn["fig01"].get_axes() if ax.images]
     assert len(axes) == min(6, len(temperatures))
@@ -76,10 +56,10 @@ def test_fig02_one_train_and_one_test_line_per_alpha_per_panel(drawn, tiny_conte
     experiments = ["ising-main"] * 2 + ["modadd-main"] * 2
     for ax, experiment in zip(panels, experiments, strict=True):
         gids = sorted(line.get_gid() for line in ax.get_lines() if line.get_gid() not in (None, "did-not-learn"))
-        alphas = _alphas(tiny_context, experiment)
+        alphas = runs.alpha_values(tiny_context.results(experiment))
         assert gids == sorted(f"{kind} α={a:g}" for a in alphas for kind in ("train", "test"))
     for ax, experiment in zip(panels[::2], experiments[::2], strict=True):  # the legend names unlearned α
-        unlearned = "did-not-learn" in m.majority_regime(tiny_context, experiment).values()
+        unlearned = "did-not-learn" in runs.majority_regime(tiny_context, experiment).values()
         assert unlearned == any(line.get_gid() == "did-not-learn" for line in ax.get_lines())
         dashed = [line for line in ax.get_lines() if line.get_gid() and line.get_gid().startswith("train")]
         assert all(line.get_linestyle() == "--" for line in dashed)
@@ -87,13 +67,13 @@ def test_fig02_one_train_and_one_test_line_per_alpha_per_panel(drawn, tiny_conte
 
 def test_fig03_scatter_of_every_test_snapshot_and_correlations_of_every_neuron(drawn, tiny_context):
     fig = drawn["fig03"]
-    arch = m.archetypes(tiny_context, "ising-main")
+    arch = runs.archetypes(tiny_context, "ising-main")
     n_test = len(tiny_context.task_data("ising-main", 0).y_test)
     n_seeds = tiny_context.results("ising-main").sizes["seed"]
     for alpha in (arch.grok, arch.learn):
-        assert len(_artist(fig, f"scatter α={alpha:g}").get_offsets()) == n_test
+        assert len(art.one(fig, f"scatter α={alpha:g}").get_offsets()) == n_test
         bars = [p for ax in fig.get_axes() for p in ax.patches if p.get_gid() == f"rho α={alpha:g}"]
-        by_seed = m.final_correlations(tiny_context, "ising-main", alpha).values()
+        by_seed = features.final_correlations(tiny_context, "ising-main", alpha).values()
         rho = [layers["fc1"][0][:, 0] for layers in by_seed]
         assert len(rho) == n_seeds and all(r.shape == (100,) for r in rho)
         assert sum(bar.get_height() for bar in bars) == np.isfinite(np.concatenate(rho)).sum()
@@ -102,10 +82,10 @@ def test_fig03_scatter_of_every_test_snapshot_and_correlations_of_every_neuron(d
 
 def test_fig04_heatmap_is_neurons_by_frequency_and_ipr_counts_every_neuron(drawn, tiny_context):
     fig = drawn["fig04"]
-    arch = m.archetypes(tiny_context, "modadd-main")
+    arch = runs.archetypes(tiny_context, "modadd-main")
     n_seeds = tiny_context.results("modadd-main").sizes["seed"]
     for alpha in (arch.grok, arch.learn):
-        image = _artist(fig, f"spectrum α={alpha:g}")
+        image = art.one(fig, f"spectrum α={alpha:g}")
         assert isinstance(image, AxesImage) and image.get_array().shape == (512, 57)
         # rows sorted by dominant frequency (±ω folded: ω ≥ 1 carries the power of ω and 113 − ω)
         power = np.asarray(image.get_array()) ** 2
@@ -117,50 +97,50 @@ def test_fig04_heatmap_is_neurons_by_frequency_and_ipr_counts_every_neuron(drawn
 
 def test_fig05_one_pruning_curve_per_alpha_and_one_point_per_run(drawn, tiny_context):
     fig = drawn["fig05"]
-    n_fractions = len(m.pruning_fractions("tiny"))
+    n_fractions = len(compression.pruning_fractions("tiny"))
     for experiment in ("modadd-main", "modadd-wd", "ising-main"):
-        alphas = _alphas(tiny_context, experiment)
-        curves = [g for g in _gids(fig) if g.startswith(f"prune {experiment} ")]
+        alphas = runs.alpha_values(tiny_context.results(experiment))
+        curves = [g for g in art.gids(fig) if g.startswith(f"prune {experiment} ")]
         assert sorted(curves) == sorted(f"prune {experiment} α={a:g}" for a in alphas)
-        assert all(len(_artist(fig, g).get_xdata()) == n_fractions for g in curves)
+        assert all(len(art.one(fig, g).get_xdata()) == n_fractions for g in curves)
     for experiment in ("modadd-main", "ising-main"):
         n_seeds = tiny_context.results(experiment).sizes["seed"]
-        for alpha in _alphas(tiny_context, experiment):
-            points = _artist(fig, f"tradeoff {experiment} α={alpha:g}")
+        for alpha in runs.alpha_values(tiny_context.results(experiment)):
+            points = art.one(fig, f"tradeoff {experiment} α={alpha:g}")
             assert isinstance(points, PathCollection) and len(points.get_offsets()) == n_seeds
 
 
 def test_fig06_ipr_at_every_checkpoint_and_compressibility_per_regime(drawn, tiny_context):
     fig = drawn["fig06"]
     checkpoints = tiny_context.results("modadd-dynamics")["checkpoint"].values
-    arch = m.archetypes(tiny_context, "modadd-dynamics")
+    arch = runs.archetypes(tiny_context, "modadd-dynamics")
     for alpha in (arch.grok, arch.learn):
-        np.testing.assert_array_equal(_artist(fig, f"ipr α={alpha:g}").get_xdata(), checkpoints)
+        np.testing.assert_array_equal(art.one(fig, f"ipr α={alpha:g}").get_xdata(), checkpoints)
         # c is drawn only where a run has learned (tiny runs may not have)
-        assert set(_artist(fig, f"compressibility α={alpha:g}").get_xdata()) <= set(checkpoints)
-        assert len([g for g in _gids(fig) if g == f"test_acc α={alpha:g}"]) == 2
+        assert set(art.one(fig, f"compressibility α={alpha:g}").get_xdata()) <= set(checkpoints)
+        assert len([g for g in art.gids(fig) if g == f"test_acc α={alpha:g}"]) == 2
 
 
 def test_fig07_nine_correlation_series_per_regime(drawn, tiny_context):
     fig = drawn["fig07"]
-    rho = [g for g in _gids(fig) if g.startswith("rho ")]
+    rho = [g for g in art.gids(fig) if g.startswith("rho ")]
     assert len(rho) == 2 * 9 and len(set(rho)) == 9
-    arch = m.archetypes(tiny_context, "ising-main")
+    arch = runs.archetypes(tiny_context, "ising-main")
     for alpha in (arch.grok, arch.learn):
-        _artist(fig, f"compressibility α={alpha:g}")
-        _artist(fig, f"test_acc α={alpha:g}")
+        art.one(fig, f"compressibility α={alpha:g}")
+        art.one(fig, f"test_acc α={alpha:g}")
 
 
 def test_fig08_grok_and_learn_curves_in_every_panel(drawn, tiny_context):
     fig = drawn["fig08"]
     for experiment in ("ising-main", "modadd-dynamics"):
-        arch = m.archetypes(tiny_context, experiment)
+        arch = runs.archetypes(tiny_context, experiment)
         checkpoints = tiny_context.results(experiment)["checkpoint"].values
         for measure in ("cosine", "origin_cosine"):
             for alpha in (arch.grok, arch.learn):
-                line = _artist(fig, f"{measure} {experiment} α={alpha:g}")
-                np.testing.assert_array_equal(line.get_xdata(), checkpoints[checkpoints <= m.TRAJECTORY_LIMIT[
-                    tiny_context.results(experiment).attrs["task"]]])
+                line = art.one(fig, f"{measure} {experiment} α={alpha:g}")
+                limit = trajectories.TRAJECTORY_LIMIT[tiny_context.results(experiment).attrs["task"]]
+                np.testing.assert_array_equal(line.get_xdata(), checkpoints[checkpoints <= limit])
                 values = line.get_ydata()
                 assert np.all((np.abs(values) <= 1 + 1e-9) | np.isnan(values))
 
@@ -174,48 +154,48 @@ def test_missing_experiment_names_the_run_command(tmp_path, name, experiment):
 
 
 def test_final_pruning_uses_each_seeds_own_test_set(tiny_context):
-    curves = m.final_pruning(tiny_context, "modadd-main")
-    alpha, seed = _alphas(tiny_context, "modadd-main")[0], 1
-    x, y = m.seed_test_set(tiny_context, "modadd-main", seed)
-    theta = m.final_theta(tiny_context, "modadd-main", alpha, seed)
-    direct = pruning.pruning_curve("modadd", theta, x, y, m.pruning_fractions("tiny"))
+    curves = compression.magnitude_pruning(tiny_context, "modadd-main")
+    alpha, seed = runs.alpha_values(tiny_context.results("modadd-main"))[0], 1
+    x, y = runs.seed_test_set(tiny_context, "modadd-main", seed)
+    theta = runs.final_theta(tiny_context, "modadd-main", alpha, seed)
+    direct = pruning.pruning_curve("modadd", theta, x, y, compression.pruning_fractions("tiny"))
     np.testing.assert_allclose(curves["acc"].sel(alpha=alpha, seed=seed).values, direct.acc)
-    c = m.final_compressibility(tiny_context, "modadd-main").sel(alpha=alpha, seed=seed)
+    c = compression.final_compressibility(tiny_context, "modadd-main").sel(alpha=alpha, seed=seed)
     np.testing.assert_allclose(float(c), pruning.compressibility(direct.fraction, direct.acc))
 
 
 def test_archetypes_of_a_two_alpha_modadd_grid_are_its_ends(tiny_context):
-    arch = m.archetypes(tiny_context, "modadd-dynamics")
-    alphas = _alphas(tiny_context, "modadd-dynamics")
+    arch = runs.archetypes(tiny_context, "modadd-dynamics")
+    alphas = runs.alpha_values(tiny_context.results("modadd-dynamics"))
     assert (arch.grok, arch.learn) == (max(alphas), min(alphas))
 
 
 def test_ising_learning_alpha_is_below_the_grokking_alpha(tiny_context):
-    arch = m.archetypes(tiny_context, "ising-main")
-    assert arch.grok == max(_alphas(tiny_context, "ising-main")) and arch.learn < arch.grok
+    arch = runs.archetypes(tiny_context, "ising-main")
+    assert arch.grok == max(runs.alpha_values(tiny_context.results("ising-main"))) and arch.learn < arch.grok
 
 
 def test_linear_fit_recovers_an_exact_line_and_needs_three_points():
-    fit = m.linear_fit([0, 1, 2, 3], [1, 3, 5, 7])
+    fit = runs.linear_fit([0, 1, 2, 3], [1, 3, 5, 7])
     assert fit.slope == pytest.approx(2) and fit.intercept == pytest.approx(1) and fit.r2 == pytest.approx(1)
     assert fit.n == 4
-    assert np.isnan(m.linear_fit([0, 1, np.nan], [1, 2, 3]).r2)
-    assert m.linear_fit([1, 2, 3], [1, 3, 2]).r2 == pytest.approx(0.25)
+    assert np.isnan(runs.linear_fit([0, 1, np.nan], [1, 2, 3]).r2)
+    assert runs.linear_fit([1, 2, 3], [1, 3, 2]).r2 == pytest.approx(0.25)
 
 
 @pytest.mark.parametrize("n", [5, 40])
 def test_thin_checkpoints_keeps_ends_and_at_most_about_n(n):
     epochs = np.concatenate([np.arange(500), np.arange(500, 1001, 10)])
-    index = m.thin_checkpoints(epochs, n)
+    index = runs.thin_checkpoints(epochs, n)
     assert index[0] == 0 and index[-1] == len(epochs) - 1
     assert np.all(np.diff(index) > 0) and len(index) <= n + 2
-    np.testing.assert_array_equal(m.thin_checkpoints(epochs[:4], n), np.arange(4))
+    np.testing.assert_array_equal(runs.thin_checkpoints(epochs[:4], n), np.arange(4))
 
 
 def test_pruning_fractions_run_from_zero_to_one():
     for scale, trajectory, size in (("full", False, 101), ("quick", True, 21), ("tiny", False, 11),
                                     ("tiny", True, 6)):
-        grid = m.pruning_fractions(scale, trajectory)
+        grid = compression.pruning_fractions(scale, trajectory)
         assert len(grid) == size and grid[0] == 0 and grid[-1] == 1
 
 
@@ -225,13 +205,13 @@ def test_learned_is_the_last_evaluated_test_accuracy_halfway_above_chance():
     coords = {"alpha": [1.0], "seed": [0], "epoch": np.arange(10), "checkpoint": [0, 3, 6, 7, 10]}
     ds = xr.Dataset({"test_acc": (("alpha", "seed", "epoch"), acc)}, coords=coords, attrs={"task": "ising"})
     # level 0.75: reached by the evaluation after epoch 6, which also holds at checkpoint 7
-    np.testing.assert_array_equal(m.learned(ds).values[0, 0], [False, False, True, True, True])
+    np.testing.assert_array_equal(runs.learned(ds).values[0, 0], [False, False, True, True, True])
 
 
 def test_dynamics_compressibility_is_nan_before_a_run_has_learned(tiny_context):
-    arch = m.archetypes(tiny_context, "modadd-dynamics")
-    c = m.dynamics_compressibility(tiny_context, "modadd-dynamics", (arch.grok, arch.learn))
-    done = m.learned(tiny_context.results("modadd-dynamics"))
+    arch = runs.archetypes(tiny_context, "modadd-dynamics")
+    c = compression.dynamics_compressibility(tiny_context, "modadd-dynamics", (arch.grok, arch.learn))
+    done = runs.learned(tiny_context.results("modadd-dynamics"))
     done = done.sel(checkpoint=c["checkpoint"], alpha=c["alpha"])
     assert c.dims == ("alpha", "seed", "checkpoint")
     assert np.isnan(c.values[~done.transpose(*c.dims).values]).all()
@@ -247,5 +227,5 @@ def test_dynamics_compressibility_is_nan_before_a_run_has_learned(tiny_context):
 def test_ising_archetypes_skip_runs_that_did_not_learn(per_alpha, grok, learn, tmp_path):
     ctx = syn.context(tmp_path)
     syn.ising(ctx, per_alpha)
-    assert m.archetypes(ctx, "ising-main")[:2] == (grok, learn)
-    assert m.majority_regime(ctx, "ising-main") == dict(zip(syn.ISING_ALPHAS, per_alpha, strict=True))
+    assert runs.archetypes(ctx, "ising-main")[:2] == (grok, learn)
+    assert runs.majority_regime(ctx, "ising-main") == dict(zip(syn.ISING_ALPHAS, per_alpha, strict=True))
