@@ -51,7 +51,7 @@ class ClaimSpec:
     paper: str
     tolerance: str
     experiments: tuple[str, ...]
-    evaluate: Callable[[Context], Outcome]
+    evaluate: Callable[..., Outcome]  # evaluate(ctx, *experiments)
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,8 @@ CLAIMS: dict[str, ClaimSpec] = {}
 
 
 def claim(key: str, section: str, statement: str, paper: str, tolerance: str, experiments):
-    """Decorator registering `evaluate(ctx) -> Outcome` as claim `key`."""
+    """Decorator registering `evaluate(ctx, *experiments) -> Outcome` as claim `key`: it receives the names of
+    the experiments it declares, in that order."""
 
     def register(evaluate):
         if key in CLAIMS:
@@ -98,7 +99,7 @@ def evaluate_claims(ctx: Context, keys=None) -> list[ClaimResult]:
         if keys is not None and spec.key not in keys:
             continue
         try:
-            out = spec.evaluate(ctx)
+            out = spec.evaluate(ctx, *spec.experiments)
             verdict = {True: "agrees", False: "differs", None: "not testable at this scale"}[out.agrees]
         except MissingResults as missing:
             out, verdict = Outcome(None, "—", detail=str(missing)), "not run at this scale"

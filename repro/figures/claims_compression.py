@@ -61,8 +61,8 @@ def _all_alphas(ctx: Context, experiment: str) -> list[float]:
               "> 0",
     experiments=(MODADD,),
 )
-def _tradeoff_modadd(ctx):
-    return _tradeoff(ctx, MODADD, "train_loss", alphas_in(ctx, MODADD, "steady"), _linear)
+def _tradeoff_modadd(ctx: Context, modadd: str) -> Outcome:
+    return _tradeoff(ctx, modadd, "train_loss", alphas_in(ctx, modadd, "steady"), _linear)
 
 
 def _absent(ctx: Context, experiment: str, against: str, alphas) -> Outcome:
@@ -88,8 +88,8 @@ ABSENT_RULE = f"over the runs of ≥ 3 α: {stats.ABSENCE_RULE}"
     tolerance=f"Pearson r of c with the final train loss, all α; {ABSENT_RULE}",
     experiments=(ISING,),
 )
-def _tradeoff_ising(ctx):
-    return _absent(ctx, ISING, "train_loss", _all_alphas(ctx, ISING))
+def _tradeoff_ising(ctx: Context, ising: str) -> Outcome:
+    return _absent(ctx, ising, "train_loss", _all_alphas(ctx, ising))
 
 
 @claim(
@@ -99,15 +99,15 @@ def _tradeoff_ising(ctx):
     tolerance=f"Pearson r of c with the final train loss over the steady α; {ABSENT_RULE}",
     experiments=(MODADD_BS200,),
 )
-def _tradeoff_bs200(ctx):
-    return _absent(ctx, MODADD_BS200, "train_loss", alphas_in(ctx, MODADD_BS200, "steady"))
+def _tradeoff_bs200(ctx: Context, bs200: str) -> Outcome:
+    return _absent(ctx, bs200, "train_loss", alphas_in(ctx, bs200, "steady"))
 
 
 @claim("tradeoff-test-loss-absent", "§5, App D", "No correlation between compressibility and the test loss",
        paper="no correlation", tolerance=f"Pearson r of c with the final test loss over the steady α; "
        f"{ABSENT_RULE}", experiments=(MODADD,))
-def _tradeoff_test_loss(ctx):
-    return _absent(ctx, MODADD, "test_loss", alphas_in(ctx, MODADD, "steady"))
+def _tradeoff_test_loss(ctx: Context, modadd: str) -> Outcome:
+    return _absent(ctx, modadd, "test_loss", alphas_in(ctx, modadd, "steady"))
 
 
 @claim(
@@ -117,9 +117,9 @@ def _tradeoff_test_loss(ctx):
     tolerance="Spearman correlation of seed-mean c with α over the steady α ≤ −0.8 (at least 2 α)",
     experiments=(MODADD,),
 )
-def _compress_falls(ctx):
-    steady = alphas_in(ctx, MODADD, "steady")
-    c = _defined_c(ctx, MODADD).mean("seed")
+def _compress_falls(ctx: Context, modadd: str) -> Outcome:
+    steady = alphas_in(ctx, modadd, "steady")
+    c = _defined_c(ctx, modadd).mean("seed")
     if len(steady) < 2:
         return Outcome(None, f"{len(steady)} steady α", None, None, len(steady))
     values = [float(c.sel(alpha=a)) for a in steady]
@@ -136,11 +136,11 @@ def _compress_falls(ctx):
     tolerance="(max − min)/mean of seed-mean c over the grokking α ≤ 20% (at least 2 α)",
     experiments=(MODADD,),
 )
-def _compress_flat(ctx):
-    grok = [a for a, r in majority_regime(ctx, MODADD).items() if r == "grok"]
+def _compress_flat(ctx: Context, modadd: str) -> Outcome:
+    grok = [a for a, r in majority_regime(ctx, modadd).items() if r == "grok"]
     if len(grok) < 2:
         return Outcome(None, f"{len(grok)} grokking α", None, None, len(grok))
-    c = _defined_c(ctx, MODADD).mean("seed").sel(alpha=grok)
+    c = _defined_c(ctx, modadd).mean("seed").sel(alpha=grok)
     spread = float((c.max() - c.min()) / c.mean())
     return Outcome(defined(spread <= 0.2, spread), f"{100 * spread:.0f}% over α = {grok}", spread, None, len(grok))
 
@@ -178,11 +178,11 @@ def _best_compressibility(ctx: Context, experiment: str) -> tuple[float, float, 
 @claim("compress-25x-wd", "§5, App E", "At ten-fold weight decay and low α the model compresses 25×",
        paper="25×", tolerance="largest seed-mean c over α within a factor 1.5 (16.7-37.5)",
        experiments=(MODADD_WD,))
-def _compress_25x(ctx):
-    alpha, mean, spread, note = _best_compressibility(ctx, MODADD_WD)
+def _compress_25x(ctx: Context, wd: str) -> Outcome:
+    alpha, mean, spread, note = _best_compressibility(ctx, wd)
     if not math.isfinite(mean):
         return Outcome(None, "c undefined for every α", detail=note)
-    n = ctx.results(MODADD_WD).sizes["seed"]
+    n = ctx.results(wd).sizes["seed"]
     return Outcome(25 / 1.5 <= mean <= 25 * 1.5, f"{mean:.1f} ± {spread:.1f}× at α = {alpha:g} ({n} seeds)",
                    mean, spread, n, note)
 
@@ -194,9 +194,9 @@ def _compress_25x(ctx):
     tolerance="ratio of the largest seed-mean c (wd 3e-4 / 3e-5) within a factor 1.5 (3.3-7.5)",
     experiments=(MODADD_WD, MODADD),
 )
-def _compress_5x(ctx):
-    alpha_wd, wd, _, note_wd = _best_compressibility(ctx, MODADD_WD)
-    alpha_main, main, _, note_main = _best_compressibility(ctx, MODADD)
+def _compress_5x(ctx: Context, wd: str, modadd: str) -> Outcome:
+    alpha_wd, wd, _, note_wd = _best_compressibility(ctx, wd)
+    alpha_main, main, _, note_main = _best_compressibility(ctx, modadd)
     note = f"wd 3e-4: {note_wd}; wd 3e-5: {note_main}"
     if not (math.isfinite(wd) and math.isfinite(main)):
         return Outcome(None, "c undefined for every α of one sweep", detail=note)
@@ -224,11 +224,11 @@ def prunable_at(fractions, acc, keep: float = 0.95) -> float:
               "±0.03",
     experiments=(MODADD_WD,),
 )
-def _prune_95(ctx):
-    alpha, _, _, note = _best_compressibility(ctx, MODADD_WD)
+def _prune_95(ctx: Context, wd: str) -> Outcome:
+    alpha, _, _, note = _best_compressibility(ctx, wd)
     if not math.isfinite(alpha):
         return Outcome(None, "c undefined for every α", detail=note)
-    acc = magnitude_pruning(ctx, MODADD_WD)["acc"].sel(alpha=alpha)
+    acc = magnitude_pruning(ctx, wd)["acc"].sel(alpha=alpha)
     p = acc["fraction"].values
     per_seed = [prunable_at(p, a) for a in acc.transpose("seed", "fraction").values]
     text, mean, spread, n = pm(per_seed)
@@ -241,15 +241,15 @@ def _prune_95(ctx):
        "order of magnitude", paper="≈ 0.1× (ten-fold fall)", tolerance="mean IPR (unembedding) at the most "
        "compressible α of the wd 3e-4 sweep over that of the same α at wd 3e-5: 0.05-0.2",
        experiments=(MODADD_WD, MODADD))
-def _ipr_collapse(ctx):
-    alpha, _, _, note = _best_compressibility(ctx, MODADD_WD)
-    if not math.isfinite(alpha) or alpha not in ctx.results(MODADD)["alpha"].values:
+def _ipr_collapse(ctx: Context, wd: str, modadd: str) -> Outcome:
+    alpha, _, _, note = _best_compressibility(ctx, wd)
+    if not math.isfinite(alpha) or alpha not in ctx.results(modadd)["alpha"].values:
         return Outcome(None, f"most compressible α = {alpha:g} not in modadd-main", detail=note)
-    ipr = {e: summary(ipr_variants(ctx, e, alpha)[IPR_DEFAULT])[0] for e in (MODADD_WD, MODADD)}
-    ratio = ipr[MODADD_WD] / ipr[MODADD]
+    ipr = {e: summary(ipr_variants(ctx, e, alpha)[IPR_DEFAULT])[0] for e in (wd, modadd)}
+    ratio = ipr[wd] / ipr[modadd]
     return Outcome(defined(0.05 <= ratio <= 0.2, ratio), f"{ratio:.2f}× ({ipr['modadd-wd']:.3f} vs "
                    f"{ipr['modadd-main']:.3f} at α = {alpha:g})", ratio, None,
-                   ctx.results(MODADD_WD).sizes["seed"], note)
+                   ctx.results(wd).sizes["seed"], note)
 
 
 def nonzero_gini(values) -> float:
@@ -268,8 +268,8 @@ def nonzero_gini(values) -> float:
               "the diagonal exactly zero, so the first alone passes by construction)",
     experiments=(MODADD,),
 )
-def _gini(ctx):
-    ds = ctx.results(MODADD)
+def _gini(ctx: Context, modadd: str) -> Outcome:
+    ds = ctx.results(modadd)
     final = ds[["theta", "fim_diag"]].isel(checkpoint=-1).assign_attrs(ds.attrs)
     gini = lazy.gini_coefficients(final).compute()
     fim = final["fim_diag"].transpose("alpha", "seed", "param").values
@@ -294,17 +294,17 @@ def _correlation_outcome(rho: float, n: int, ok: bool, what: str) -> Outcome:
 @claim("llc-unrelated-to-c", "App D, Fig 15", "No relationship between the local learning coefficient and the "
        "compressibility", paper="no relationship", tolerance=f"Spearman ρ(c, λ̂) over every run that learned "
        f"(batch 64): {stats.ABSENCE_RULE}", experiments=(MODADD,))
-def _llc(ctx: Context) -> Outcome:
-    c = compression_measures(ctx, MODADD)["compressibility"].where(learned_runs(ctx, MODADD))
-    found = stats.correlation(llc(ctx, MODADD).transpose(*c.dims).values, c.values, rank=True)
+def _llc(ctx: Context, modadd: str) -> Outcome:
+    c = compression_measures(ctx, modadd)["compressibility"].where(learned_runs(ctx, modadd))
+    found = stats.correlation(llc(ctx, modadd).transpose(*c.dims).values, c.values, rank=True)
     return Outcome(stats.absence_verdict(found), found.text("Spearman ρ"), found.rho, None, found.n,
                    f"LLC from {LLC_STEPS[ctx.scale]} SGLD steps")
 
 
 @claim("weight-gini-tracks-c", "App D, Fig 15", "More compressible models have higher weight Gini coefficients",
        paper="higher", tolerance="Spearman ρ(c, Gini |w|) ≥ 0.5 over every run (batch 64)", experiments=(MODADD,))
-def _weight_gini(ctx: Context) -> Outcome:
-    measures = compression_measures(ctx, MODADD)
+def _weight_gini(ctx: Context, modadd: str) -> Outcome:
+    measures = compression_measures(ctx, modadd)
     rho, n = stats.spearman(measures["weight_gini"], measures["compressibility"])
     return _correlation_outcome(rho, n, rho >= 0.5, "over all runs")
 
@@ -312,9 +312,9 @@ def _weight_gini(ctx: Context) -> Outcome:
 @claim("ipr-compressive-lower", "App D, Fig 15", "In the compressive regime, compressibility rises as the Fourier "
        "localisation (input and output IPR) falls", paper="decrease in localisation", tolerance="Spearman ρ(c, "
        "mean IPR) ≤ −0.5 for input and output over the runs of the steady α (batch 64)", experiments=(MODADD,))
-def _ipr_compressive(ctx: Context) -> Outcome:
-    steady = alphas_in(ctx, MODADD, "steady")
-    measures = compression_measures(ctx, MODADD).sel(alpha=steady)
+def _ipr_compressive(ctx: Context, modadd: str) -> Outcome:
+    steady = alphas_in(ctx, modadd, "steady")
+    measures = compression_measures(ctx, modadd).sel(alpha=steady)
     rhos = {side: stats.spearman(measures[f"ipr_{side}"], measures["compressibility"]) for side in ("input", "output")}
     worst = max(rho for rho, _ in rhos.values())
     text = ", ".join(f"{side} {rho:+.2f}" for side, (rho, _) in rhos.items())
@@ -325,9 +325,9 @@ def _ipr_compressive(ctx: Context) -> Outcome:
 @claim("ipr-bs200-grok-learn-equal", "App D, Fig 16", "At batch size 200 the IPRs of grokking and learning do not "
        "differ significantly", paper="no significant difference", tolerance="|IPR(grokking α) − IPR(learning α)| "
        "/ their mean ≤ 20%, seed means, input and output", experiments=(MODADD_BS200,))
-def _ipr_bs200(ctx: Context) -> Outcome:
-    arch = archetypes(ctx, MODADD_BS200)
-    measures = compression_measures(ctx, MODADD_BS200).mean("seed")
+def _ipr_bs200(ctx: Context, bs200: str) -> Outcome:
+    arch = archetypes(ctx, bs200)
+    measures = compression_measures(ctx, bs200).mean("seed")
     gaps = {}
     for side in ("input", "output"):
         grok, learn = (float(measures[f"ipr_{side}"].sel(alpha=x)) for x in (arch.grok, arch.learn))
@@ -340,8 +340,8 @@ def _ipr_bs200(ctx: Context) -> Outcome:
 @claim("wd-losses-anticorrelate-c", "App E, Fig 19", "At ten-fold weight decay, train and test loss are negatively "
        "correlated with the compressibility", paper="negative", tolerance="Spearman ρ(c, final train loss) < 0 and "
        "ρ(c, final test loss) < 0 over every run", experiments=(MODADD_WD,))
-def _wd_losses(ctx: Context) -> Outcome:
-    measures = compression_measures(ctx, MODADD_WD)
+def _wd_losses(ctx: Context, wd: str) -> Outcome:
+    measures = compression_measures(ctx, wd)
     rhos = {name: stats.spearman(measures[name], measures["compressibility"]) for name in ("train_loss", "test_loss")}
     worst = max(rho for rho, _ in rhos.values())
     text = ", ".join(f"{name.replace('_', ' ')} {rho:+.2f}" for name, (rho, _) in rhos.items())

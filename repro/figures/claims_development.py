@@ -16,10 +16,10 @@ from repro.figures.runs import ISING, MODADD_DYNAMICS, archetypes, eval_every, s
 # -------------------------------------------------------------------------------- §6.1-6.2: development
 
 
-def _transient(ctx: Context, regime: str, target: float) -> Outcome:
-    arch = archetypes(ctx, MODADD_DYNAMICS)
-    alpha = arch.grok if regime == "grok" else arch.learn
-    c = dynamics_compressibility(ctx, MODADD_DYNAMICS, (arch.grok, arch.learn)).sel(alpha=alpha)
+def _transient(ctx: Context, dynamics: str, regime: str, target: float) -> Outcome:
+    arch = archetypes(ctx, dynamics)
+    alpha = arch.alpha(regime)
+    c = dynamics_compressibility(ctx, dynamics, (arch.grok, arch.learn)).sel(alpha=alpha)
     c = c.transpose("seed", "checkpoint").values
     finite = np.where(np.isfinite(c), c, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -37,15 +37,15 @@ def _transient(ctx: Context, regime: str, target: float) -> Outcome:
     tolerance="(peak c − final c)/final c, seed mean, within ±25 points",
     experiments=(MODADD_DYNAMICS,),
 )
-def _transient_learn(ctx):
-    return _transient(ctx, "learn", 0.5)
+def _transient_learn(ctx: Context, dynamics: str) -> Outcome:
+    return _transient(ctx, dynamics, "learn", 0.5)
 
 
 @claim("transient-grok", "§6.2", "Mod-add grokking: transient compressibility peak above the steady state",
        paper="+67%", tolerance="(peak c − final c)/final c, seed mean, within ±25 points",
        experiments=(MODADD_DYNAMICS,))
-def _transient_grok(ctx):
-    return _transient(ctx, "grok", 0.67)
+def _transient_grok(ctx: Context, dynamics: str) -> Outcome:
+    return _transient(ctx, dynamics, "grok", 0.67)
 
 
 def plateau_progress(epochs, measure, acc_epochs, train_acc, test_acc) -> float:
@@ -92,10 +92,10 @@ def _plateau(ctx: Context, experiment: str, measure) -> tuple[list[float], float
     tolerance="|share of the FC ρ̄(E) range gained in the plateau| ≤ 0.2 (grokking α, seed mean)",
     experiments=(ISING,),
 )
-def _plateau_ising(ctx):
-    arch = archetypes(ctx, ISING)
-    rho = feature_dynamics(ctx, ISING, (arch.grok, arch.learn))["weighted_correlation"]
-    values, alpha = _plateau(ctx, ISING, rho.sel(layer="fc1", feature="energy"))
+def _plateau_ising(ctx: Context, ising: str) -> Outcome:
+    arch = archetypes(ctx, ising)
+    rho = feature_dynamics(ctx, ising, (arch.grok, arch.learn))["weighted_correlation"]
+    values, alpha = _plateau(ctx, ising, rho.sel(layer="fc1", feature="energy"))
     text, mean, spread, n = pm(values)
     if n == 0:
         return Outcome(None, "no plateau with ≥ 2 checkpoints", detail=f"α = {alpha:g}")
@@ -109,10 +109,10 @@ def _plateau_ising(ctx):
     tolerance="share of the mean-IPR range gained in the plateau ≥ 0.2 (grokking α, seed mean)",
     experiments=(MODADD_DYNAMICS,),
 )
-def _plateau_modadd(ctx):
-    arch = archetypes(ctx, MODADD_DYNAMICS)
-    ipr = ipr_dynamics(ctx, MODADD_DYNAMICS, (arch.grok, arch.learn))
-    values, alpha = _plateau(ctx, MODADD_DYNAMICS, ipr)
+def _plateau_modadd(ctx: Context, dynamics: str) -> Outcome:
+    arch = archetypes(ctx, dynamics)
+    ipr = ipr_dynamics(ctx, dynamics, (arch.grok, arch.learn))
+    values, alpha = _plateau(ctx, dynamics, ipr)
     text, mean, spread, n = pm(values)
     if n == 0:
         return Outcome(None, "no plateau with ≥ 2 checkpoints", detail=f"α = {alpha:g}")
@@ -145,11 +145,11 @@ def compress_peakdefined(epochs, c, t_test: float, end: float) -> tuple[bool | N
               "its peak; a peak before t_test, late, or last, or a fall below half, differs",
     experiments=(ISING,),
 )
-def _ising_compress_peak(ctx):
-    arch = archetypes(ctx, ISING)
-    c = dynamics_compressibility(ctx, ISING, (arch.grok, arch.learn))
+def _ising_compress_peak(ctx: Context, ising: str) -> Outcome:
+    arch = archetypes(ctx, ising)
+    c = dynamics_compressibility(ctx, ising, (arch.grok, arch.learn))
     c = c.sel(alpha=arch.grok).mean("seed")
-    epochs, acc = seed_mean_curve(ctx.results(ISING), "test_acc", arch.grok)
+    epochs, acc = seed_mean_curve(ctx.results(ising), "test_acc", arch.grok)
     t_test = float(curves.threshold_epoch(acc, epochs=epochs))
     agrees, text = compress_peakdefined(c["checkpoint"].values, c.values, t_test, float(epochs[-1]))
     return Outcome(agrees, text, t_test, None, c.sizes.get("checkpoint"),

@@ -41,7 +41,7 @@ def spectrum_gap(spectrum, share: float = 0.01, depth: float = 1e-6) -> tuple[fl
        "spectrum rises by ≥ 1 decade across 1% of the ranks somewhere within 6 decades of its largest value, and "
        "within a task the grokking and learning gaps sit within 10% of the ranks of each other",
        experiments=(ISING, MODADD_DYNAMICS))
-def _spectrum_gaps(ctx: Context) -> Outcome:
+def _spectrum_gaps(ctx: Context, ising: str, dynamics: str) -> Outcome:
     gaps, positions_close = {}, []
     for experiment, _ in TASK_ARCHETYPES:
         spectra = fisher_spectra(ctx, experiment)
@@ -67,18 +67,14 @@ def _fisher_worse(ctx: Context, experiment: str) -> Outcome:
                    f"scheme (fraction of the weights); naive global magnitude pruning: mean c {global_c:.2f}")
 
 
-@claim("fisher-prune-worse-ising", "App D, F.1, Fig 21", "Ising: Fisher pruning compresses worse than magnitude "
-       "pruning", paper="worse", tolerance="c (Eq. 5) of the Fisher-pruning curve < c of per-layer magnitude "
-       "pruning in most runs", experiments=(ISING,))
-def _fisher_worse_ising(ctx: Context) -> Outcome:
-    return _fisher_worse(ctx, ISING)
+claim("fisher-prune-worse-ising", "App D, F.1, Fig 21", "Ising: Fisher pruning compresses worse than magnitude "
+      "pruning", paper="worse", tolerance="c (Eq. 5) of the Fisher-pruning curve < c of per-layer magnitude "
+      "pruning in most runs", experiments=(ISING,))(_fisher_worse)
 
 
-@claim("fisher-prune-worse-modadd", "App D, F.1, Fig 21", "Mod-add: Fisher pruning compresses worse than "
-       "magnitude pruning", paper="worse", tolerance="c (Eq. 5) of the Fisher-pruning curve < c of per-layer "
-       "magnitude pruning in most runs", experiments=(MODADD,))
-def _fisher_worse_modadd(ctx: Context) -> Outcome:
-    return _fisher_worse(ctx, MODADD)
+claim("fisher-prune-worse-modadd", "App D, F.1, Fig 21", "Mod-add: Fisher pruning compresses worse than "
+      "magnitude pruning", paper="worse", tolerance="c (Eq. 5) of the Fisher-pruning curve < c of per-layer "
+      "magnitude pruning in most runs", experiments=(MODADD,))(_fisher_worse)
 
 
 ADVANTAGE_MARGIN = 0.1  # a grokking "advantage" is a seed-mean Fisher-pruning c more than 10% above learning's
@@ -88,9 +84,9 @@ ADVANTAGE_MARGIN = 0.1  # a grokking "advantage" is a seed-mean Fisher-pruning c
        "consistent compressibility advantage", paper="no advantage", tolerance="in both tasks the seed-mean "
        f"Fisher-pruning c of the grokking α ≤ (1 + {ADVANTAGE_MARGIN:g}) × that of the learning α (the archetypes "
        "of Figs 3-8)", experiments=(ISING, MODADD))
-def _no_grok_advantage(ctx: Context) -> Outcome:
+def _no_grok_advantage(ctx: Context, ising: str, modadd: str) -> Outcome:
     ratios, texts = {}, []
-    for experiment in (ISING, MODADD):
+    for experiment in (ising, modadd):
         c = fisher_compressibility(ctx, experiment).where(learned_runs(ctx, experiment))
         c = c.where(np.isfinite(c)).mean("seed")
         arch = archetypes(ctx, experiment)
@@ -107,9 +103,9 @@ def _no_grok_advantage(ctx: Context) -> Outcome:
        "pruning the convolutions drastic", paper="global > per-layer; fc1 resilient", tolerance="c (Eq. 5) "
        "of naive global > per-layer in most runs, and layer-resolved c of fc1.weight > conv1.weight in most runs",
        experiments=(ISING,))
-def _global_artefact(ctx: Context) -> Outcome:
+def _global_artefact(ctx: Context, ising: str) -> Outcome:
     def c_of(scheme, layer=None):
-        return finite(curve_compressibility(magnitude_pruning(ctx, ISING, scheme, layer)).values)
+        return finite(curve_compressibility(magnitude_pruning(ctx, ising, scheme, layer)).values)
 
     def share_above(x, y):
         """Fraction of the runs, where both are finite, in which c of x exceeds c of y."""
@@ -120,6 +116,6 @@ def _global_artefact(ctx: Context) -> Outcome:
     fc1_wins = share_above(c_of("layer", "fc1.weight"), c_of("layer", "conv1.weight"))
     return Outcome(defined(global_wins > 0.5 and fc1_wins > 0.5, global_wins + fc1_wins),
                    f"global > per-layer in {100 * global_wins:.0f}% of runs, fc1 > conv1 in {100 * fc1_wins:.0f}%",
-                   global_wins, None, ctx.results(ISING).sizes["alpha"] * ctx.results(ISING).sizes["seed"])
+                   global_wins, None, ctx.results(ising).sizes["alpha"] * ctx.results(ising).sizes["seed"])
 
 

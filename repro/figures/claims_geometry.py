@@ -22,20 +22,20 @@ from repro.figures.trajectories import fisher_roots, seed_mean
     tolerance="maximum of the seed-mean S_F(s_k, s_k+1) ≥ 0.9",
     experiments=(ISING,),
 )
-def _ising_cosine_peak(ctx):
-    arch = archetypes(ctx, ISING)
-    cosine = seed_mean(ctx, ISING, "cosine", arch.grok)
+def _ising_cosine_peak(ctx: Context, ising: str) -> Outcome:
+    arch = archetypes(ctx, ising)
+    cosine = seed_mean(ctx, ising, "cosine", arch.grok)
     peak = float(cosine.max())
     return Outcome(peak >= 0.9, f"{peak:.3f} at epoch {float(cosine.idxmax()):.0f}", peak, None,
-                   ctx.results(ISING).sizes["seed"], f"α = {arch.grok:g}")
+                   ctx.results(ising).sizes["seed"], f"α = {arch.grok:g}")
 
 
 @claim("ising-cosine-peak-higher", "§6.3", "Ising: the grokking cosine peak is noticeably higher than the "
        "learning one", paper="higher", tolerance="max seed-mean cosine: grokking α > learning α",
        experiments=(ISING,))
-def _ising_cosine_higher(ctx):
-    arch = archetypes(ctx, ISING)
-    peaks = [float(seed_mean(ctx, ISING, "cosine", a).max()) for a in (arch.grok, arch.learn)]
+def _ising_cosine_higher(ctx: Context, ising: str) -> Outcome:
+    arch = archetypes(ctx, ising)
+    peaks = [float(seed_mean(ctx, ising, "cosine", a).max()) for a in (arch.grok, arch.learn)]
     return Outcome(peaks[0] > peaks[1], f"{peaks[0]:.3f} (α = {arch.grok:g}) vs {peaks[1]:.3f} "
                    f"(α = {arch.learn:g})", peaks[0] - peaks[1])
 
@@ -47,18 +47,14 @@ def _peak_later(ctx: Context, experiment: str) -> Outcome:
                    f"(α = {arch.learn:g})", epochs[0] - epochs[1])
 
 
-@claim("cosine-peak-later-ising", "§6.3", "Ising: the grokking regime's cosine peaks later in training",
-       paper="later", tolerance="epoch of the seed-mean cosine maximum: grokking > learning",
-       experiments=(ISING,))
-def _later_ising(ctx):
-    return _peak_later(ctx, ISING)
+claim("cosine-peak-later-ising", "§6.3", "Ising: the grokking regime's cosine peaks later in training",
+      paper="later", tolerance="epoch of the seed-mean cosine maximum: grokking > learning",
+      experiments=(ISING,))(_peak_later)
 
 
-@claim("cosine-peak-later-modadd", "§6.3", "Mod-add: the grokking regime's cosine peaks later in training",
-       paper="later", tolerance="epoch of the seed-mean cosine maximum: grokking > learning",
-       experiments=(MODADD_DYNAMICS,))
-def _later_modadd(ctx):
-    return _peak_later(ctx, MODADD_DYNAMICS)
+claim("cosine-peak-later-modadd", "§6.3", "Mod-add: the grokking regime's cosine peaks later in training",
+      paper="later", tolerance="epoch of the seed-mean cosine maximum: grokking > learning",
+      experiments=(MODADD_DYNAMICS,))(_peak_later)
 
 
 def _before(ctx: Context, experiment: str, alpha: float):
@@ -76,9 +72,9 @@ def _before(ctx: Context, experiment: str, alpha: float):
     tolerance="maximum seed-mean S_F(s_k, −θ_k) before t_test ≥ 0.9",
     experiments=(ISING,),
 )
-def _ising_origin(ctx):
-    alpha = archetypes(ctx, ISING).grok
-    before, t_test = _before(ctx, ISING, alpha)
+def _ising_origin(ctx: Context, ising: str) -> Outcome:
+    alpha = archetypes(ctx, ising).grok
+    before, t_test = _before(ctx, ising, alpha)
     if before.size == 0:
         return Outcome(None, f"no checkpoint before t_test = {t_test:.0f}")
     peak = float(before.max())
@@ -94,10 +90,10 @@ def _ising_origin(ctx):
     tolerance="mean seed-mean S_F(s_k, −θ_k) of the learning α before the grokking α's t_test < 0",
     experiments=(ISING,),
 )
-def _ising_origin_learn(ctx):
-    arch = archetypes(ctx, ISING)
-    _, t_test = _before(ctx, ISING, arch.grok)
-    origin = seed_mean(ctx, ISING, "origin_cosine", arch.learn)
+def _ising_origin_learn(ctx: Context, ising: str) -> Outcome:
+    arch = archetypes(ctx, ising)
+    _, t_test = _before(ctx, ising, arch.grok)
+    origin = seed_mean(ctx, ising, "origin_cosine", arch.learn)
     before = origin.where(origin["checkpoint"] < t_test, drop=True).dropna("checkpoint")
     if before.size == 0:
         return Outcome(None, f"no checkpoint before t_test = {t_test:.0f}")
@@ -114,9 +110,9 @@ def _ising_origin_learn(ctx):
               "all four curves",
     experiments=(ISING, MODADD_DYNAMICS),
 )
-def _origin_late(ctx):
+def _origin_late(ctx: Context, ising: str, dynamics: str) -> Outcome:
     late = {}
-    for experiment in (ISING, MODADD_DYNAMICS):
+    for experiment in (ising, dynamics):
         arch = archetypes(ctx, experiment)
         for alpha in (arch.grok, arch.learn):
             origin = seed_mean(ctx, experiment, "origin_cosine", alpha).dropna("checkpoint")
@@ -134,11 +130,11 @@ def _origin_late(ctx):
     tolerance="max seed-mean origin cosine (grokking α): mod-add < Ising",
     experiments=(ISING, MODADD_DYNAMICS),
 )
-def _origin_lower(ctx):
+def _origin_lower(ctx: Context, ising: str, dynamics: str) -> Outcome:
     peaks = {e: float(seed_mean(ctx, e, "origin_cosine", archetypes(ctx, e).grok).max())
-             for e in (MODADD_DYNAMICS, ISING)}
-    return Outcome(peaks[MODADD_DYNAMICS] < peaks[ISING], f"{peaks['modadd-dynamics']:.3f} vs "
-                   f"{peaks['ising-main']:.3f}", peaks[MODADD_DYNAMICS] - peaks[ISING])
+             for e in (dynamics, ising)}
+    return Outcome(peaks[dynamics] < peaks[ising], f"{peaks['modadd-dynamics']:.3f} vs "
+                   f"{peaks['ising-main']:.3f}", peaks[dynamics] - peaks[ising])
 
 
 def _roots(ctx: Context, experiment: str, paper: tuple[tuple[int, int], ...]) -> Outcome:
@@ -160,8 +156,8 @@ def _roots(ctx: Context, experiment: str, paper: tuple[tuple[int, int], ...]) ->
     tolerance="our first two brackets each overlap the paper's widened by 20% on each side",
     experiments=(ISING,),
 )
-def _roots_ising(ctx):
-    return _roots(ctx, ISING, ((2200, 2400), (6200, 6400)))
+def _roots_ising(ctx: Context, ising: str) -> Outcome:
+    return _roots(ctx, ising, ((2200, 2400), (6200, 6400)))
 
 
 @claim(
@@ -171,8 +167,8 @@ def _roots_ising(ctx):
     tolerance="our first two brackets each overlap the paper's widened by 20% on each side",
     experiments=(MODADD_DYNAMICS,),
 )
-def _roots_modadd(ctx):
-    return _roots(ctx, MODADD_DYNAMICS, ((19, 20), (46, 47)))
+def _roots_modadd(ctx: Context, dynamics: str) -> Outcome:
+    return _roots(ctx, dynamics, ((19, 20), (46, 47)))
 
 
 # ------------------------------------------------------------------------------ App G: step geometry
@@ -202,11 +198,11 @@ def _curves(ctx: Context):
 @claim("fisher-separates-regimes", "App G.2, Fig 31", "The Fisher step magnitude separates grokking from learning "
        "better than the Euclidean one", paper="better separated", tolerance="mean |log10(grokking / learning)| "
        "seed-mean step magnitude over the window: Fisher > Euclidean (Ising)", experiments=(ISING,))
-def _fisher_separates(ctx: Context) -> Outcome:
-    arch = archetypes(ctx, ISING)
+def _fisher_separates(ctx: Context, ising: str) -> Outcome:
+    arch = archetypes(ctx, ising)
     separation = {}
     for metric in ("fisher", "euclid"):
-        grok, learn = (_series(ctx, ISING, x, metric) for x in (arch.grok, arch.learn))
+        grok, learn = (_series(ctx, ising, x, metric) for x in (arch.grok, arch.learn))
         n = min(len(grok), len(learn))
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.abs(np.log10(grok[:n] / learn[:n]))
@@ -219,7 +215,7 @@ def _fisher_separates(ctx: Context) -> Outcome:
 @claim("step-magnitude-decreases", "App G.3, Fig 32", "In both tasks and regimes the Fisher step magnitude "
        "generally decreases over training", paper="decreasing", tolerance="mean over the last quarter of the "
        "window < mean over the first quarter, all four seed-mean curves", experiments=(ISING, MODADD_DYNAMICS))
-def _decreases(ctx: Context) -> Outcome:
+def _decreases(ctx: Context, ising: str, dynamics: str) -> Outcome:
     ratios = {label: ratio(quarter_mean(s, True), quarter_mean(s, False))
               for label, experiment, alpha in _curves(ctx) for s in [_series(ctx, experiment, alpha)]}
     worst = float(np.max(list(ratios.values())))
@@ -231,7 +227,7 @@ def _decreases(ctx: Context) -> Outcome:
        "end of the same order as learning", paper="larger start; same order at the end", tolerance="first Fisher "
        "step magnitude: grokking > learning, and last-quarter means within a factor 10, both tasks",
        experiments=(ISING, MODADD_DYNAMICS))
-def _grok_starts_larger(ctx: Context) -> Outcome:
+def _grok_starts_larger(ctx: Context, ising: str, dynamics: str) -> Outcome:
     rows, ok = [], True
     for experiment, _ in TASK_ARCHETYPES:
         arch = archetypes(ctx, experiment)
@@ -247,7 +243,7 @@ def _grok_starts_larger(ctx: Context) -> Outcome:
 @claim("stiff-steps-above-sloppy", "App G.3, Fig 32", "Stiff step magnitudes converge to higher values than sloppy "
        "ones", paper="stiff > sloppy late", tolerance="last-quarter mean of the seed-mean stiff magnitude > sloppy, "
        "all four curves", experiments=(ISING, MODADD_DYNAMICS))
-def _stiff_above(ctx: Context) -> Outcome:
+def _stiff_above(ctx: Context, ising: str, dynamics: str) -> Outcome:
     ratios = {label: ratio(quarter_mean(_series(ctx, e, x, subspace="stiff"), True),
                             quarter_mean(_series(ctx, e, x, subspace="sloppy"), True)) for label, e, x in _curves(ctx)}
     worst = float(np.min(list(ratios.values())))
@@ -259,7 +255,7 @@ def _stiff_above(ctx: Context) -> Outcome:
        "the stiff one and the two cross", paper="sloppy first, then stiff", tolerance="grokking α, both tasks: "
        "sloppy > stiff at the first step and stiff > sloppy over the last quarter", experiments=(ISING,
                                                                                                  MODADD_DYNAMICS))
-def _cross(ctx: Context) -> Outcome:
+def _cross(ctx: Context, ising: str, dynamics: str) -> Outcome:
     rows, ok = [], True
     for experiment, _ in TASK_ARCHETYPES:
         grok = archetypes(ctx, experiment).grok

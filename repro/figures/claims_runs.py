@@ -52,26 +52,22 @@ ONSET_RULE = (f"smallest α steady and largest α groks (majority of seeds; Def.
               f"< chance + {LEARN_MARGIN:g}·(1 − chance)) are left out")
 
 
-@claim(
+claim(
     "onset-ising", "§3",
     "Increasing α interpolates from steady learning to grokking; grokking sets in above an onset α",
     paper="onset α stripped from the text",
     tolerance=ONSET_RULE,
     experiments=(ISING,),
-)
-def _onset_ising(ctx):
-    return _onset(ctx, ISING)
+)(_onset)
 
 
-@claim(
+claim(
     "onset-modadd", "§3",
     "Mod-add: steady learning at small α, grokking above an onset α",
     paper="onset α stripped; archetypes learn 0.1, grok 10",
     tolerance=ONSET_RULE,
     experiments=(MODADD,),
-)
-def _onset_modadd(ctx):
-    return _onset(ctx, MODADD)
+)(_onset)
 
 
 # ------------------------------------------------------------------------------------ App A: end of training
@@ -84,8 +80,8 @@ def _relative_spread(values) -> np.ndarray:
 
 @claim("modadd-all-100", "App A", "All mod-add seeds reach 100% test accuracy", paper="100% (every seed)",
        tolerance="every run's final test accuracy ≥ 99%", experiments=(MODADD,))
-def _modadd_all_100(ctx):
-    acc = final_metrics(ctx, MODADD)["test_acc"]
+def _modadd_all_100(ctx: Context, modadd: str) -> Outcome:
+    acc = final_metrics(ctx, modadd)["test_acc"]
     worst = float(acc.min())
     detail = "; ".join(f"α={float(a):g}: min {float(acc.sel(alpha=a).min()):.4f}"
                        for a in acc["alpha"].values)
@@ -109,24 +105,24 @@ def _worst_spread(ctx: Context, experiment: str, names, relative: bool) -> tuple
 @claim("modadd-loss-spread", "App A", "Mod-add end losses are within 5% of each other across seeds",
        paper="≤ 5%", tolerance="largest (max − min)/mean over seeds of the final train and of the final test "
        "loss, any α, ≤ 5%", experiments=(MODADD,))
-def _modadd_loss_spread(ctx):
-    worst, where = _worst_spread(ctx, MODADD, ("train_loss", "test_loss"), relative=True)
+def _modadd_loss_spread(ctx: Context, modadd: str) -> Outcome:
+    worst, where = _worst_spread(ctx, modadd, ("train_loss", "test_loss"), relative=True)
     return Outcome(worst <= 0.05, f"{100 * worst:.1f}% ({where})", worst, None, None)
 
 
 @claim("ising-acc-spread", "App A", "Ising end accuracies are within 5% across seeds", paper="≤ 5 points",
        tolerance="largest max − min over seeds of the final train and of the final test accuracy, any α, ≤ 0.05",
        experiments=(ISING,))
-def _ising_acc_spread(ctx):
-    worst, where = _worst_spread(ctx, ISING, ("train_acc", "test_acc"), relative=False)
+def _ising_acc_spread(ctx: Context, ising: str) -> Outcome:
+    worst, where = _worst_spread(ctx, ising, ("train_acc", "test_acc"), relative=False)
     return Outcome(worst <= 0.05, f"{100 * worst:.1f} points ({where})", worst, None, None)
 
 
 @claim("ising-loss-spread", "App A", "Ising end losses can vary by more than 50% across seeds", paper="> 50%",
        tolerance="largest (max − min)/mean over seeds of the final train or test loss, any α, > 50%",
        experiments=(ISING,))
-def _ising_loss_spread(ctx):
-    worst, where = _worst_spread(ctx, ISING, ("train_loss", "test_loss"), relative=True)
+def _ising_loss_spread(ctx: Context, ising: str) -> Outcome:
+    worst, where = _worst_spread(ctx, ising, ("train_loss", "test_loss"), relative=True)
     return Outcome(worst > 0.5, f"{100 * worst:.0f}% ({where})", worst, None, None)
 
 
@@ -138,11 +134,11 @@ def _ising_loss_spread(ctx):
        "to grok", paper="one seed", tolerance="exactly one seed fails (Δt_grok ≤ 0 by Def. 1-2, or final test "
        "accuracy < 95% of the α's best seed) at at least half of the α whose seeds mostly grok",
        experiments=(ISING,))
-def _seed_fails(ctx: Context) -> Outcome:
+def _seed_fails(ctx: Context, ising: str) -> Outcome:
     """A seed that did not learn at all also fails to grok (it counts as a failure here)."""
-    times = regimes(ctx, ISING)
-    acc = final_metrics(ctx, ISING)["test_acc"]
-    grok_alphas = [alpha for alpha, r in majority_regime(ctx, ISING).items() if r == "grok"]
+    times = regimes(ctx, ising)
+    acc = final_metrics(ctx, ising)["test_acc"]
+    grok_alphas = [alpha for alpha, r in majority_regime(ctx, ising).items() if r == "grok"]
     if not grok_alphas:
         return Outcome(None, "no α groks in most seeds")
     sub = times["regime"].sel(alpha=grok_alphas)
@@ -158,9 +154,9 @@ def _seed_fails(ctx: Context) -> Outcome:
 @claim("ising-variability-grows-with-alpha", "App A, Fig 9", "Ising seed variability increases slightly deeper "
        "in the grokking regime", paper="slight increase", tolerance="standard deviation over seeds of the final "
        "test accuracy: grokking α > learning α", experiments=(ISING,))
-def _variability(ctx: Context) -> Outcome:
-    arch = archetypes(ctx, ISING)
-    acc = final_metrics(ctx, ISING)["test_acc"]
+def _variability(ctx: Context, ising: str) -> Outcome:
+    arch = archetypes(ctx, ising)
+    acc = final_metrics(ctx, ising)["test_acc"]
     spread = {alpha: float(acc.sel(alpha=alpha).std("seed", ddof=1)) for alpha in (arch.grok, arch.learn)}
     value = spread[arch.grok] - spread[arch.learn]
     return Outcome(defined(value > 0, value), f"std {spread[arch.grok]:.4f} (α={arch.grok:g}) vs "
@@ -187,16 +183,12 @@ TRAINING_TIME_RULE = ("seed-mean epoch from which the train loss stays within 5%
                       "of \"training time\"): learning α > grokking α; runs that did not learn left out")
 
 
-@claim("ising-training-time-grows", "App A, Fig 9", "Ising: training takes longer from the grokking to the learning "
-       "regime (training time = epochs until the train loss settles)", paper="increase",
-       tolerance=TRAINING_TIME_RULE, experiments=(ISING,))
-def _training_time_ising(ctx: Context) -> Outcome:
-    return _training_time(ctx, ISING)
+claim("ising-training-time-grows", "App A, Fig 9", "Ising: training takes longer from the grokking to the learning "
+      "regime (training time = epochs until the train loss settles)", paper="increase",
+      tolerance=TRAINING_TIME_RULE, experiments=(ISING,))(_training_time)
 
 
-@claim("modadd-training-time-grows", "App A, Fig 10", "Mod-add: training takes longer from the grokking to the "
-       "learning regime (training time = epochs until the train loss settles)", paper="increase",
-       tolerance=TRAINING_TIME_RULE, experiments=(MODADD,))
-def _training_time_modadd(ctx: Context) -> Outcome:
-    return _training_time(ctx, MODADD)
+claim("modadd-training-time-grows", "App A, Fig 10", "Mod-add: training takes longer from the grokking to the "
+      "learning regime (training time = epochs until the train loss settles)", paper="increase",
+      tolerance=TRAINING_TIME_RULE, experiments=(MODADD,))(_training_time)
 
