@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
+
+from repro.figures.pipeline import REGISTRY  # importing the pipeline registers every figure
+
+
+def drawn(ctx, names):
+    """A module fixture's body: {name: figure} of the registered figures `names` drawn from ctx, closed after."""
+    with plt.rc_context({"figure.max_open_warning": 0}):
+        figures = {name: REGISTRY[name].draw(ctx) for name in names}
+    yield figures
+    for fig in figures.values():
+        plt.close(fig)
 
 
 def artists(fig, kind=object) -> dict[str, list]:

@@ -8,7 +8,10 @@ runs unchanged. Each builder takes per-α lists
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
+import pytest
 import xarray as xr
 
 from grokcore.measures import curves
@@ -27,6 +30,33 @@ def put(ctx: Context, key: tuple, value) -> None:
     """Make `value` the derived quantity `key` of ctx (Context.cached), replacing any computed one."""
     ctx.forget(key)
     ctx.cached(key, lambda: value)
+
+
+def claims_of(module) -> list[str]:
+    """The keys of the claims registered by `module` (a repro.figures.claims_* module)."""
+    return [key for key, spec in claims.CLAIMS.items() if inspect.getmodule(spec.evaluate) is module]
+
+
+def claim_tests(module, cases: dict, untestable: dict | None = None):
+    """The verdict tests of a claims module, to assign to test_ names in its test module: every claim both ways
+    on `cases` ({key: (agreeing build, differing build)}), every claim of `module` with its cases, and each of
+    `untestable` ({key: build}) judged "not testable at this scale" (without a number that is not one)."""
+
+    @pytest.mark.parametrize(("key", "case", "expected"), both_ways(cases))
+    def both_ways_test(key, case, expected, tmp_path):
+        result = verdict(key, cases[key][case], tmp_path)
+        assert result.verdict == expected, (result.verdict, result.ours, result.detail)
+
+    def every_claim_has_both_cases():
+        assert sorted(claims_of(module)) == sorted(cases)
+
+    @pytest.mark.parametrize("key", list(untestable or {}))
+    def untestable_test(key, tmp_path):
+        result = verdict(key, untestable[key], tmp_path)
+        assert result.verdict == "not testable at this scale", (result.verdict, result.ours, result.detail)
+        assert "e+15" not in result.ours and "inf" not in result.ours
+
+    return both_ways_test, every_claim_has_both_cases, untestable_test
 
 
 def verdict(key: str, build, tmp_path):
@@ -173,3 +203,15 @@ def correlations(grok=None, learn=None):
             by_seed = {s: layers(p) for s, p in zip(SEEDS, per_seed, strict=True)}
             put(ctx, ("final_correlations", ISING, alpha), by_seed)
     return build
+
+
+def final(experiment, **values):
+    """A builder: `modadd` or `ising`, then final metrics overridden by values per α (or α × seed)."""
+    def build(ctx):
+        (ising if experiment == ISING else modadd)(ctx)
+        alphas = ISING_ALPHAS if experiment == ISING else MOD_ALPHAS
+        final_metrics(ctx, experiment, **{k: per_run(alphas, v) for k, v in values.items()})
+    return build
+
+
+PEAK = np.r_[np.linspace(0.2, 1.0, 30), np.linspace(1.0, 0.8, 70)]  # peaks at checkpoint 29, ends 20% lower

@@ -9,7 +9,16 @@ from grokcore.measures import ising_features
 from repro.figures import draw
 from repro.figures.features import domain_walls, final_correlations, ising_source
 from repro.figures.registry import Context, figure
-from repro.figures.runs import ARCHETYPE_NOTE, ISING, MODADD, alpha_values, archetypes, final_metrics, regimes
+from repro.figures.runs import (
+    ARCHETYPE_NOTE,
+    ISING,
+    MODADD,
+    REGIME_LABELS,
+    alpha_values,
+    archetypes,
+    final_metrics,
+    regimes,
+)
 
 # ---------------------------------------------------------------------------- Figs 9-10: seed distributions
 
@@ -125,7 +134,7 @@ def _correlation_figure(ctx: Context, regime: str) -> plt.Figure:
             if row == 2:
                 ax.set_xlabel("seed")
     draw.panel_labels(axes)
-    kind = dict((r, k) for r, k, _ in arch.columns())[regime]
+    kind = REGIME_LABELS[regime]
     fig.suptitle(f"Ising, {kind} α = {alpha:g}: Pearson ρ of every neuron's pre-activation with the feature at the "
                  f"end of training, per seed\n({arch.reason}); black bar: weighted |ρ| (Eq. 6); n∅: neurons with a "
                  "constant pre-activation", fontsize=10)

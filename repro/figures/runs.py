@@ -82,6 +82,9 @@ def thin_checkpoints(epochs, n: int) -> np.ndarray:
 # ------------------------------------------------------------------------------------- regimes (Def. 1-2)
 
 
+REGIME_LABELS = {"grok": "grokking", "learn": "learning"}  # the two archetypes, in the figures' column order
+
+
 class Archetypes(NamedTuple):
     """The grokking and the learning weight multiplier of an experiment, and how they were chosen."""
 
@@ -95,7 +98,7 @@ class Archetypes(NamedTuple):
 
     def columns(self) -> tuple[tuple[str, str, float], ...]:
         """(regime, label, α) of the grokking and the learning column of a figure or claim."""
-        return ("grok", "grokking", self.grok), ("learn", "learning", self.learn)
+        return tuple((regime, label, self.alpha(regime)) for regime, label in REGIME_LABELS.items())
 
 
 def regimes(ctx: Context, experiment: str) -> xr.Dataset:
