@@ -13,7 +13,6 @@ from repro.figures.compression import (
     fisher_compressibility,
     magnitude_pruning,
 )
-from repro.figures.draw import finite
 from repro.figures.registry import Context
 from repro.figures.runs import ISING, MODADD, MODADD_DYNAMICS, TASK_ARCHETYPES, archetypes, learned_runs
 from repro.figures.trajectories import fisher_spectra
@@ -105,7 +104,7 @@ def _no_grok_advantage(ctx: Context, ising: str, modadd: str) -> Outcome:
        experiments=(ISING,))
 def _global_artefact(ctx: Context, ising: str) -> Outcome:
     def c_of(scheme, layer=None):
-        return finite(curve_compressibility(magnitude_pruning(ctx, ising, scheme, layer)).values)
+        return curve_compressibility(magnitude_pruning(ctx, ising, scheme, layer)).values
 
     def share_above(x, y):
         """Fraction of the runs, where both are finite, in which c of x exceeds c of y."""
