@@ -115,13 +115,12 @@ CASES = {  # key: (builder of a case that must agree, builder of one that must n
                                   measures(WD, {"train_loss": -1, "test_loss": 1})),
 }
 
-
-
 UNTESTABLE = {  # key: a case the data cannot decide, which must say so rather than agree or differ
     "tradeoff-ising-absent": absent(ISING, "train_loss", False, seeds=(0, 1)),  # 10 runs: the CI is too wide
     "compress-25x-wd": wd_pruned((np.inf, np.inf, np.inf, np.inf, np.inf)),  # no pruning curve ever drops
     "prune-95-wd": wd_pruned((np.nan, np.nan, np.nan, np.nan, np.nan)),  # A(0) = 0: c undefined
 }
 
+# the verdict tests, from the tables above
 test_claim_verdict_both_ways, test_every_claim_has_both_cases, test_undecidable_claims_are_not_testable = (
     syn.claim_tests(claims_compression, CASES, UNTESTABLE))

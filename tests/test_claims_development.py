@@ -77,4 +77,5 @@ CASES = {  # key: (builder of a case that must agree, builder of one that must n
     "ising-compress-peak": (dynamics(ISING, syn.PEAK, syn.PEAK), dynamics(ISING, syn.PEAK[::-1], syn.PEAK)),
 }
 
+# the verdict tests, from the tables above
 test_claim_verdict_both_ways, test_every_claim_has_both_cases, _ = syn.claim_tests(claims_development, CASES)

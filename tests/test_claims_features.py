@@ -52,11 +52,10 @@ CASES = {  # key: (builder of a case that must agree, builder of one that must n
     "ising-grok-noisier": (syn.correlations(grok=[{"fc1": (0.5, 0.1, 0.9)}, {}, {}]), syn.correlations()),
 }
 
-
-
 UNTESTABLE = {  # key: a case the data cannot decide, which must say so rather than agree or differ
     "ipr-learn": ipr(0.4, np.nan),
 }
 
+# the verdict tests, from the tables above
 test_claim_verdict_both_ways, test_every_claim_has_both_cases, test_undecidable_claims_are_not_testable = (
     syn.claim_tests(claims_features, CASES, UNTESTABLE))

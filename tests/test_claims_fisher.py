@@ -86,4 +86,5 @@ CASES = {  # key: (builder of a case that must agree, builder of one that must n
     "ising-global-pruning-artefact": (global_artefact(5.0, 5.0), global_artefact(2.0, 5.0)),
 }
 
+# the verdict tests, from the tables above
 test_claim_verdict_both_ways, test_every_claim_has_both_cases, _ = syn.claim_tests(claims_fisher, CASES)

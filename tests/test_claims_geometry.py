@@ -108,4 +108,5 @@ CASES = {  # key: (builder of a case that must agree, builder of one that must n
     "grok-stiff-sloppy-cross": (steps(in_both(10.0, "fisher", "stiff", np.full(100, 0.6))), steps()),
 }
 
+# the verdict tests, from the tables above
 test_claim_verdict_both_ways, test_every_claim_has_both_cases, _ = syn.claim_tests(claims_geometry, CASES)

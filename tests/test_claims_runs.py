@@ -56,11 +56,10 @@ CASES = {  # key: (builder of a case that must agree, builder of one that must n
     "modadd-training-time-grows": (training_time(MODADD, 80, 20), training_time(MODADD, 20, 80)),
 }
 
-
-
 UNTESTABLE = {  # key: a case the data cannot decide, which must say so rather than agree or differ
     "onset-ising": onset(ISING, ("did-not-learn",) * 3 + ("grok",)),
 }
 
+# the verdict tests, from the tables above
 test_claim_verdict_both_ways, test_every_claim_has_both_cases, test_undecidable_claims_are_not_testable = (
     syn.claim_tests(claims_runs, CASES, UNTESTABLE))
