@@ -27,7 +27,6 @@ import zarr
 
 from grokcore import store as st
 from repro.config import load_experiment
-from repro.figures.pipeline import load_figure_modules
 from repro.grid import ensure_store, prepare_data
 
 EXPERIMENTS = ("ising-main", "modadd-main", "modadd-dynamics", "modadd-bs200", "modadd-wd")
@@ -79,12 +78,11 @@ def peak_rss_mb() -> float:
 
 def measure(results_dir: Path, data_dir: str, out_dir: Path, names: list[str] | None, llc_steps: int) -> None:
     """Render in this process, printing each figure's seconds and the peak RSS so far as JSON lines."""
-    from repro.figures import appendix, claims
+    from repro.figures import claims, compression
     from repro.figures.pipeline import render_all
     from repro.figures.registry import REGISTRY, Context
 
-    load_figure_modules()
-    appendix.LLC_STEPS["full"] = llc_steps
+    compression.LLC_STEPS["full"] = llc_steps
     ctx = Context("full", results_dir=str(results_dir), data_dir=data_dir)
 
     def report(name: str, start: float) -> None:

@@ -47,7 +47,7 @@ from repro.config import Experiment, load_experiment  # noqa: E402
 from repro.grid import prepare_data, run_experiment, task_data, train_config  # noqa: E402
 
 EXPERIMENTS = ("ising-main", "modadd-main", "modadd-wd", "modadd-bs200", "modadd-dynamics")
-LLC_STEPS = 10_000  # repro.figures.appendix.LLC_STEPS["full"]
+LLC_STEPS = 10_000  # repro.figures.compression.LLC_STEPS["full"]
 LLC_MODELS = 11  # the chains of one seed of a mod-add grid, stacked
 # Units of each figure-pass component at full scale (repro/figures at this commit):
 # - pruned-model evaluations: magnitude-pruning curves of 101 fractions of the final models (Ising: per-layer,

@@ -1,18 +1,24 @@
-"""The `repro` command line: data, training, experiment grids, status and verification of stores."""
+"""The `repro` command line: its arguments and their checks; the commands themselves are in repro.commands."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-from pathlib import Path
 
 from grokcore.store import RESULTS_DIR
+from repro.commands import (
+    UsageError,
+    cmd_data_import,
+    cmd_data_ising,
+    cmd_experiments,
+    cmd_figures,
+    cmd_reproduce,
+    cmd_run,
+    cmd_status,
+    cmd_train,
+    cmd_verify,
+)
 from repro.config import SCALES, experiment_names
-
-
-class UsageError(Exception):
-    """A bad command-line value; printed as one line, never as a traceback."""
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -61,258 +67,6 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected an integer > 0, got {value}")
     return value
-
-
-def cmd_data_ising(args) -> None:
-    from grokcore.data.ising import IsingParams
-    from grokcore.data.ising_io import ising_store_path, ising_summary, load_or_generate_ising
-
-    start, stop, num = args.temperatures
-    if not (float(num).is_integer() and num >= 1):
-        raise UsageError(f"--temperatures N must be a whole number of temperatures >= 1, got {num:g}")
-    import numpy as np
-
-    params = IsingParams(L=args.size, temperatures=tuple(float(t) for t in np.linspace(start, stop, int(num))),
-                         n_per_temperature=args.per_temperature, n_updates=args.updates, seed=args.seed)
-    ds = load_or_generate_ising(params, data_dir=args.data_dir, progress=True, threads=args.threads)
-    print(ising_summary(ds))
-    print(f"Ising data: {ising_store_path(params, args.data_dir)}")
-
-
-def cmd_data_import(args) -> None:
-    from grokcore.data.ising_io import import_authors_pickle, ising_summary
-
-    ds = import_authors_pickle(args.pickle, data_dir=args.data_dir)
-    print(ising_summary(ds))
-    print(f"Ising data: {ds.encoding.get('source', args.data_dir)}")
-
-
-def cmd_experiments(args) -> None:
-    from repro.config import load_experiment
-
-    for name in experiment_names():
-        exp = load_experiment(name, args.scale)
-        print(f"{name}: {exp.description}\n"
-              f"  task={exp.task} α={list(exp.weight_multipliers)} seeds={list(exp.seeds)} epochs={exp.epochs}\n"
-              f"  lr={exp.lr} weight_decay={exp.weight_decay} batch={exp.batch_size or 'full'} "
-              f"shuffle={exp.shuffle} eval_every={exp.eval_every} checkpoints={len(exp.checkpoint_epochs)} "
-              f"Fisher={exp.fisher.variant if exp.fisher.enabled else 'off'}"
-              f"({exp.fisher.split}, n={exp.fisher.n_samples or 'all'})\n"
-              f"  figures: {', '.join(exp.figures)}")
-
-
-def cmd_train(args) -> None:
-    """`repro run <task>-main --scale full` for one seed, with the α grid, epochs and store given."""
-    from grokcore import integrity, store
-
-    if args.task not in ("ising", "modadd"):
-        raise UsageError(f"unknown task {args.task!r}: expected ising or modadd")
-    overrides = {"weight_multipliers": list(args.alphas), "seeds": [args.seed], "train.epochs": args.epochs,
-                 "group_size": len(args.alphas),
-                 "checkpoint_every": args.checkpoint_every or max(1, args.epochs // 10), **_overrides(args)}
-    if args.no_fisher:
-        overrides["fisher.enabled"] = False
-    _run(f"{args.task}-main", "full", overrides, args.out, args)
-    ds = store.open_results(args.out)
-    diverged = integrity.cell_states(args.out, check_chunks=False).sel(seed=args.seed) == "diverged"
-    epochs = store.diverged_epochs(args.out).sel(seed=args.seed)
-    for alpha in ds.alpha.values:
-        run = ds.sel(alpha=alpha, seed=args.seed)
-        if diverged.sel(alpha=alpha):
-            print(f"α = {alpha:g}: diverged at epoch {int(epochs.sel(alpha=alpha))} (θ or loss not finite)")
-            continue
-        print(f"α = {alpha:g}: final train acc {float(run.train_acc[-1]):.3f}, "
-              f"test acc {float(run.test_acc[-1]):.3f}")
-    print(f"results: {args.out}")
-
-
-class ClientOnDemand:
-    """Starts (or connects to) a Dask cluster the first time a grid needs one; closes what it started."""
-
-    def __init__(self, args, device: str = "cpu"):
-        self.args, self.device, self.client = args, device, None
-
-    def __call__(self):
-        from repro.cluster import connect
-
-        if self.client is None:
-            a = self.args
-            # A cluster that fails to start also logs a warning; the error line below says it all.
-            spec_log = logging.getLogger("distributed.deploy.spec")
-            level = spec_log.level
-            spec_log.setLevel(logging.ERROR)
-            try:
-                self.client = connect(a.scheduler, a.cluster, a.cluster_config, a.workers, host=a.host,
-                                      gpus=a.gpus if self.device == "cuda" else 0)
-            except (OSError, RuntimeError) as err:  # unreachable scheduler, host that is no interface of ours
-                raise UsageError(f"no Dask cluster: {self._where()}: {err}") from None
-            finally:
-                spec_log.setLevel(level)
-        return self.client
-
-    def _where(self) -> str:
-        import os
-
-        a = self.args
-        address = a.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
-        if address:
-            return f"cannot reach the scheduler {address}"
-        return f"cannot start the {a.cluster} cluster" + (f" on --host {a.host}" if a.cluster == "local" else "")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.client is not None:
-            cluster = self.client.cluster
-            self.client.close()
-            if cluster is not None:
-                cluster.close()
-
-
-def _experiments(names, args):
-    import dataclasses
-
-    from repro.config import load_experiment
-
-    exps = [load_experiment(name, args.scale) for name in names]
-    return [dataclasses.replace(e, device=args.device) if args.device else e for e in exps]
-
-
-def cmd_run(args) -> None:
-    _run(args.experiment, args.scale, _overrides(args), args.store, args)
-
-
-def _overrides(args) -> dict:
-    """The overrides of the command line's named options and --set KEY=VALUE, as TOML key paths."""
-    from repro.derive import OPTION_KEYS
-
-    overrides = {key: list(value) if isinstance(value, tuple) else value
-                 for option, key in OPTION_KEYS.items() if (value := getattr(args, option, None)) is not None}
-    if "train.batch_size" in overrides and overrides["train.batch_size"] == "full":
-        overrides["train.batch_size"] = None  # no batch_size key: full batch
-    if getattr(args, "checkpoint_every", None) is not None:
-        overrides["checkpoint_every"] = args.checkpoint_every
-    overrides.update(getattr(args, "set", None) or [])
-    return overrides
-
-
-def _run(source: str, scale: str | None, overrides: dict, store: str | None, args) -> str:
-    """Resolve an experiment (packaged name or TOML file, with overrides) and train its grid into a store."""
-    import dataclasses
-
-    from repro.derive import resolve, store_name
-    from repro.grid import run_experiment
-
-    exp, derivation = resolve(source, scale, overrides)
-    if args.device:
-        exp = dataclasses.replace(exp, device=args.device)
-    store = store or str(Path(args.results_dir) / f"{store_name(exp, derivation)}.zarr")
-    with ClientOnDemand(args, exp.device) as client:
-        return run_experiment(exp, store, client=client, data_dir=args.data_dir, overwrite=args.overwrite,
-                              break_lock=args.break_lock, derivation=derivation)
-
-
-def cmd_figures(args) -> None:
-    from grokcore import store as st
-    from repro.figures.pipeline import render_all, write_claims
-    from repro.figures.registry import Context
-
-    stores = _figure_stores(getattr(args, "store", None) or [])
-    scale = args.scale or _stores_scale(stores)
-    out_dir = args.figures_dir or ("figures/custom" if stores else "figures")
-    ctx = Context(scale=scale, results_dir=args.results_dir, data_dir=args.data_dir, stores=stores)
-    names = args.only.split(",") if args.only else None
-    if stores:
-        print("stores: " + ", ".join(f"{name} = {path}" for name, path in stores.items()))
-    elif names is None and not any(ctx.store_path(name) and st.store_exists(ctx.store_path(name))
-                                   for name in experiment_names()):
-        raise UsageError(f"nothing to draw: no results stores of scale {scale!r} in {args.results_dir}/; "
-                         f"run `repro reproduce --scale {scale}` or `repro run EXPERIMENT --scale {scale}`")
-    render_all(ctx, names=names, out_dir=out_dir)
-    if names is None:
-        write_claims(ctx, out_dir=out_dir)
-
-
-def _figure_stores(specs: list[str]) -> dict[str, str]:
-    """--store [EXPERIMENT=]PATH ... -> {experiment: path}; a bare PATH is the experiment its attributes name."""
-    from grokcore import store as st
-
-    stores = {}
-    for spec in specs:
-        name, sep, path = spec.rpartition("=")
-        if not st.store_exists(path):
-            raise UsageError(f"--store {spec}: {path} is not a results store")
-        name = name if sep else st.read_attrs(path).get("experiment", "")
-        if name not in experiment_names():
-            raise UsageError(f"--store {spec}: {name!r} is none of the paper's experiments "
-                             f"({', '.join(experiment_names())}); write --store EXPERIMENT={path}")
-        if name in stores:
-            raise UsageError(f"--store: two stores for {name} ({stores[name]}, {path})")
-        stores[name] = path
-    return stores
-
-
-def _stores_scale(stores: dict[str, str]) -> str:
-    """The scale the figures use for their settings: the stores' common scale, else full."""
-    from grokcore import store as st
-
-    if not stores:
-        return "quick"
-    scales = {st.read_attrs(path).get("scale") for path in stores.values()}
-    return next(iter(scales)) if len(scales) == 1 and scales <= set(SCALES) else "full"
-
-
-def cmd_reproduce(args) -> None:
-    from grokcore.store import default_store_path
-    from repro.grid import run_experiment
-
-    exps = _experiments(experiment_names(), args)
-    with ClientOnDemand(args, exps[0].device) as client:
-        for exp in exps:
-            store = default_store_path(exp.name, exp.scale, args.results_dir)
-            run_experiment(exp, store, client=client, data_dir=args.data_dir, break_lock=args.break_lock)
-    args.only = None
-    cmd_figures(args)
-    figures = args.figures_dir or "figures"  # cmd_figures' default when no --store is given
-    print(f"data: {args.data_dir}/  results: {args.results_dir}/  figures and claims: {figures}/{args.scale}/")
-
-
-def _results_store(path: str) -> None:
-    from grokcore import store
-
-    if not store.is_results_store(path):
-        raise UsageError(f"{path} is not a results store")
-
-
-def cmd_status(args) -> None:
-    from repro.status import status_lines
-
-    _results_store(args.store)
-    print("\n".join(status_lines(args.store)))
-
-
-def cmd_verify(args) -> None:
-    from grokcore import integrity, store
-    from grokcore.lease import StoreLease
-
-    _results_store(args.store)
-    problems, n_read = integrity.verify_store(args.store)
-    if not problems:
-        print(f"{args.store}: all {n_read} chunks of the written cells read back intact (CRC-32C checked)")
-        return
-    for problem in problems:
-        print(f"damaged: {problem.describe(args.store)}")
-    cells = sorted({p.index for p in problems if p.index is not None})
-    if args.reset and cells:
-        with StoreLease(args.store, break_lock=args.break_lock):
-            store.reset_cells(args.store, cells)
-        print(f"{len(cells)} cells marked for retraining: rerun the `repro run` (or `repro train`) that wrote "
-              f"{args.store}")
-    elif cells:
-        print(f"rerun with --reset to mark these {len(cells)} cells for retraining")
-    raise UsageError(f"{args.store}: {len(problems)} damaged chunks in {len(cells)} cells"
-                     + (" and the coordinates" if any(p.index is None for p in problems) else ""))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -156,13 +156,19 @@ def _train_cells(exp, store_path, data, seed_index, alpha_indices, reporter, fen
             "final_test_acc": trainer.metrics()["test_acc"][:, -1].tolist()}
 
 
+def git_revision() -> str:
+    """The git commit of this code; GIT_REVISION (set in the container image, which has no .git) or "unknown"
+    where git cannot tell."""
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return os.environ.get("GIT_REVISION", "unknown")
+
+
 def provenance(data: DataRef) -> dict:
     """Attributes that say where a store's numbers came from."""
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
-                             check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        rev = os.environ.get("GIT_REVISION", "unknown")  # set in the container image, which has no .git
+    rev = git_revision()
     import torch
 
     lock = REPO_ROOT / "requirements.lock"

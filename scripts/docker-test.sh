@@ -60,7 +60,7 @@ reproduce_stage() {
     reproduce reproduce.log
     t_reproduce=$(seconds "$t")
     mapfile -t figures < <(docker run --rm "$image" python -c \
-        'from repro.figures.pipeline import REGISTRY, load_figure_modules; load_figure_modules(); print(*sorted(REGISTRY))' \
+        'from repro.figures.pipeline import REGISTRY; print(*sorted(REGISTRY))' \
         | tr ' ' '\n' | grep .)
     [ "${#figures[@]}" -gt 0 ] || fail "no figures registered"
     for name in "${figures[@]/%/.png}" table1.md claims.md; do

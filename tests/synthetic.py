@@ -1,23 +1,62 @@
 """Synthetic figure Contexts for the claims tests: stores and derived data built in the test, no training.
 
-A claim reads a store through `Context.results` and derived data through the Context's cache (main._cached),
-so a test puts small xarray Datasets in both and the claim runs unchanged. Each builder takes per-α lists
+A claim reads a store through `Context.results` and derived data through `Context.cached`, so a test puts
+small xarray Datasets in both (`put`, under the key of the function that would compute them) and the claim
+runs unchanged. Each builder takes per-α lists
 (one value per α, or per α × seed) and fills in the rest, so that a test case states only what it varies.
 """
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
+import pytest
 import xarray as xr
 
 from grokcore.measures import curves
-from repro.figures import claims
-from repro.figures import main as m
+from repro.figures import claims, pipeline, runs
 from repro.figures.registry import Context
 
 SEEDS = (0, 1, 2)
 ISING, MODADD = "ising-main", "modadd-main"
 FRACTIONS = np.linspace(0.0, 1.0, 2001)  # fine enough that a step curve's trapezoid c is within 1%
+
+
+assert pipeline.claims is claims  # importing the pipeline registers every claim
+
+
+def put(ctx: Context, key: tuple, value) -> None:
+    """Make `value` the derived quantity `key` of ctx (Context.cached), replacing any computed one."""
+    ctx.forget(key)
+    ctx.cached(key, lambda: value)
+
+
+def claims_of(module) -> list[str]:
+    """The keys of the claims registered by `module` (a repro.figures.claims_* module)."""
+    return [key for key, spec in claims.CLAIMS.items() if inspect.getmodule(spec.evaluate) is module]
+
+
+def claim_tests(module, cases: dict, untestable: dict | None = None):
+    """The verdict tests of a claims module, to assign to test_ names in its test module: every claim both ways
+    on `cases` ({key: (agreeing build, differing build)}), every claim of `module` with its cases, and each of
+    `untestable` ({key: build}) judged "not testable at this scale" (without a number that is not one)."""
+
+    @pytest.mark.parametrize(("key", "case", "expected"), both_ways(cases))
+    def both_ways_test(key, case, expected, tmp_path):
+        result = verdict(key, cases[key][case], tmp_path)
+        assert result.verdict == expected, (result.verdict, result.ours, result.detail)
+
+    def every_claim_has_both_cases():
+        assert sorted(claims_of(module)) == sorted(cases)
+
+    @pytest.mark.parametrize("key", list(untestable or {}))
+    def untestable_test(key, tmp_path):
+        result = verdict(key, untestable[key], tmp_path)
+        assert result.verdict == "not testable at this scale", (result.verdict, result.ours, result.detail)
+        assert "e+15" not in result.ours and "inf" not in result.ours
+
+    return both_ways_test, every_claim_has_both_cases, untestable_test
 
 
 def verdict(key: str, build, tmp_path):
@@ -60,7 +99,7 @@ def store(ctx: Context, experiment: str, task: str, alphas, seeds=SEEDS, epochs:
     ds = xr.Dataset(data, coords={"alpha": list(map(float, alphas)), "seed": list(seeds),
                                   "epoch": np.arange(1, epochs + 1), "checkpoint": checkpoints})
     ds.attrs["task"] = task
-    ctx._cache[experiment] = ds
+    put(ctx, ("results", experiment), ds)
     return ds
 
 
@@ -69,27 +108,26 @@ def regimes(ctx: Context, experiment: str, task: str, alphas, per_alpha, seeds=S
     """A store plus its Def. 1-2 table: per_alpha the regime of every seed of each α ("grok", "steady",
     "did-not-learn"), or a list per seed. final_acc (alpha[, seed]) defaults to 1 (chance for did-not-learn)."""
     table = np.array([[r] * len(seeds) if isinstance(r, str) else list(r) for r in per_alpha])
-    chance = m.CHANCE[task]
+    chance = runs.CHANCE[task]
     if final_acc is None:
         final_acc = np.where(table == "did-not-learn", chance, 1.0)
     acc = per_run(alphas, final_acc, seeds)
     store(ctx, experiment, task, alphas, seeds, **curves_)
     t_train = per_run(alphas, np.full(table.shape, 10.0), seeds)
     delta = per_run(alphas, np.where(table == "grok", 100.0, 1.0), seeds)
-    regime = curves.classify_regime(delta.values, m.GROK_THRESHOLD, t_train.values, acc.values, chance)
+    regime = curves.classify_regime(delta.values, runs.GROK_THRESHOLD, t_train.values, acc.values, chance)
     assert (regime == table).all(), (regime, table)
-    ctx._cache[("regimes", experiment)] = xr.Dataset(
+    put(ctx, ("regimes", experiment), xr.Dataset(
         {"t_train": t_train, "t_test": t_train + delta, "delta": delta, "regime": (("alpha", "seed"), regime)},
-        attrs={"eval_every": eval_every})
+        attrs={"eval_every": eval_every}))
     final = {"test_acc": acc, "train_acc": acc, "train_loss": per_run(alphas, np.full(table.shape, 0.1), seeds),
              "test_loss": per_run(alphas, np.full(table.shape, 0.1), seeds)}
-    ctx._cache.setdefault(("final_metrics", experiment), xr.Dataset(final))
+    ctx.cached(("final_metrics", experiment), lambda: xr.Dataset(final))
 
 
 def final_metrics(ctx: Context, experiment: str, **metrics) -> None:
     """Override final metrics (each (alpha, seed) DataArray) of an experiment already given `regimes`."""
-    key = ("final_metrics", experiment)
-    ctx._cache[key] = ctx._cache[key].assign(metrics)
+    put(ctx, ("final_metrics", experiment), runs.final_metrics(ctx, experiment).assign(metrics))
 
 
 def step_curve(c) -> np.ndarray:
@@ -107,7 +145,7 @@ def final_pruning(ctx: Context, experiment: str, alphas, c, seeds=SEEDS, key=Non
     c = per_run(alphas, c, seeds)
     acc = xr.DataArray(step_curve(c.values), dims=("alpha", "seed", "fraction"),
                        coords={**c.coords, "fraction": FRACTIONS})
-    ctx._cache[key or ("final_pruning", experiment)] = xr.Dataset({"acc": acc, "loss": 1 - acc})
+    put(ctx, key or ("magnitude_pruning", experiment, "per_layer", None), xr.Dataset({"acc": acc, "loss": 1 - acc}))
 
 
 def fisher_pruning(ctx: Context, experiment: str, alphas, c, seeds=SEEDS) -> None:
@@ -115,7 +153,7 @@ def fisher_pruning(ctx: Context, experiment: str, alphas, c, seeds=SEEDS) -> Non
     c = per_run(alphas, c, seeds)
     acc = xr.DataArray(step_curve(c.values), dims=("alpha", "seed", "point"),
                        coords={**c.coords, "fraction": ("point", FRACTIONS)})
-    ctx._cache[("fisher_pruning", experiment, None)] = xr.Dataset({"acc": acc, "loss": 1 - acc})
+    put(ctx, ("fisher_pruning", experiment, None), xr.Dataset({"acc": acc, "loss": 1 - acc}))
 
 
 def series(alphas, values, seeds=SEEDS, epochs=None) -> xr.DataArray:
@@ -127,6 +165,11 @@ def series(alphas, values, seeds=SEEDS, epochs=None) -> xr.DataArray:
     epochs = np.arange(values.shape[-1]) if epochs is None else epochs
     return xr.DataArray(values, dims=("alpha", "seed", "checkpoint"),
                         coords={"alpha": list(map(float, alphas)), "seed": list(seeds), "checkpoint": epochs})
+
+
+def steps(measures: dict) -> xr.Dataset:
+    """Step measures (trajectories.step_measures) from Fisher measures {name: (alpha, seed, checkpoint)}."""
+    return xr.Dataset(measures).expand_dims(metric=["fisher"], subspace=["all"])
 
 
 # ------------------------------------------------------------------------ grids with their archetypes
@@ -158,5 +201,17 @@ def correlations(grok=None, learn=None):
         for alpha, spec in ((3.0, grok or {}), (0.1, learn or {})):
             per_seed = spec if isinstance(spec, list) else [spec] * len(SEEDS)
             by_seed = {s: layers(p) for s, p in zip(SEEDS, per_seed, strict=True)}
-            ctx._cache[("final_correlations", ISING, alpha)] = by_seed
+            put(ctx, ("final_correlations", ISING, alpha), by_seed)
     return build
+
+
+def final(experiment, **values):
+    """A builder: `modadd` or `ising`, then final metrics overridden by values per α (or α × seed)."""
+    def build(ctx):
+        (ising if experiment == ISING else modadd)(ctx)
+        alphas = ISING_ALPHAS if experiment == ISING else MOD_ALPHAS
+        final_metrics(ctx, experiment, **{k: per_run(alphas, v) for k, v in values.items()})
+    return build
+
+
+PEAK = np.r_[np.linspace(0.2, 1.0, 30), np.linspace(1.0, 0.8, 70)]  # peaks at checkpoint 29, ends 20% lower

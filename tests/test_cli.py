@@ -282,16 +282,15 @@ def test_a_deleted_chunk_shows_as_damaged_and_is_trained_again(capsys, finished)
 
 
 def test_a_held_store_is_refused_with_its_holder(capsys, tmp_path, finished):
-    from test_lease import hold
+    from test_lease import holding
 
     from grokcore.store import reset_cells
 
     reset_cells(str(finished), [(0, 0)])
     from test_lease import read_holder
 
-    holder = hold(str(finished))
     lease = finished.with_name(finished.name + ".lease")
-    try:
+    with holding(str(finished)) as holder:
         before = files(tmp_path)
         code, _, err = run_cli(capsys, *TRAIN, "--out", str(finished))
         one_error_line(code, err, f"is being written by pid {holder.pid}")
@@ -299,9 +298,6 @@ def test_a_held_store_is_refused_with_its_holder(capsys, tmp_path, finished):
         after = files(tmp_path)
         assert after.pop(lease) and before.pop(lease) and after == before
         assert read_holder(str(finished)).pid == holder.pid
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_read_only_stores_are_read_and_never_written(capsys, tmp_path, tiny_context):

@@ -6,6 +6,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 
 import pytest
@@ -21,11 +23,16 @@ with StoreLease(sys.argv[1], heartbeat=0.1):
 """
 
 
-def hold(store: str) -> subprocess.Popen:
-    """A second process that takes the store's lease and keeps it."""
-    process = subprocess.Popen([sys.executable, "-c", HOLDER, store], stdout=subprocess.PIPE, text=True)
-    assert process.stdout.readline().strip() == "held"
-    return process
+@contextmanager
+def holding(store: str) -> Iterator[subprocess.Popen]:
+    """A second process that takes the store's lease and keeps it until killed, at the latest on exit (its
+    pipe closed and the process reaped, so that it leaves no ResourceWarning)."""
+    with subprocess.Popen([sys.executable, "-c", HOLDER, store], stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout.readline().strip() == "held"
+            yield process
+        finally:
+            process.kill()
 
 
 def read_holder(store: str) -> Holder:
@@ -43,21 +50,17 @@ def write_holder(store: str, **fields) -> None:
 
 def test_a_live_holder_is_named_and_keeps_the_lease(tmp_path):
     store = str(tmp_path / "s.zarr")
-    holder = hold(store)
-    try:
+    with holding(store) as holder:
         with pytest.raises(LeaseHeld, match=f"being written by pid {holder.pid} on host {socket.gethostname()}"):
             StoreLease(store).acquire()
         assert read_holder(store).pid == holder.pid
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_the_lease_of_a_killed_process_is_broken_and_released_after_use(tmp_path):
     store = str(tmp_path / "s.zarr")
-    holder = hold(store)
-    holder.kill()
-    holder.wait()
+    with holding(store) as holder:
+        holder.kill()
+        holder.wait()
     said = []
     with StoreLease(store, echo=said.append) as lease:
         assert f"process {holder.pid} no longer runs" in said[0]

@@ -1,4 +1,4 @@
-"""Tests of the figure Context: configs come from the stores they describe."""
+"""Tests of repro.figures.registry: the figure Context reads stores and data, render writes every figure."""
 
 import dataclasses
 
@@ -6,7 +6,8 @@ import pytest
 
 from grokcore import store as st
 from repro.config import load_experiment
-from repro.figures.registry import Context, MissingResults
+from repro.figures.pipeline import REGISTRY
+from repro.figures.registry import Context, MissingResults, render
 from repro.grid import DataRef, ensure_store
 
 
@@ -27,3 +28,26 @@ def test_missing_ising_data_is_missing_results_naming_the_command_and_nothing_is
     assert not data.exists()  # no Monte Carlo run started
     assert ctx.ising_data_path("modadd-main") is None
     assert ctx.task_data("modadd-main", 0).x_train.shape[0] > 0  # mod-add data is computed, never missing
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_render_writes_png_pdf_and_caption(tiny_context, tmp_path, name):
+    paths = render(name, tiny_context, str(tmp_path))
+    assert [p.name for p in paths] == [f"{name}.png", f"{name}.pdf", f"{name}.txt"]
+    assert all(p.stat().st_size > 0 for p in paths)
+    assert paths[0].read_bytes()[:4] == b"\x89PNG"
+    assert "scale tiny" in paths[2].read_text()
+
+
+def test_render_checks_the_declared_experiments_first(ising_only_context, tmp_path):
+    with pytest.raises(MissingResults, match="repro run modadd-main --scale tiny"):
+        render("fig02", ising_only_context, str(tmp_path))  # fig02 reads ising-main before modadd-main
+    assert not (tmp_path / "tiny").exists()
+
+
+def test_cached_computes_once_and_forget_recomputes(tmp_path):
+    ctx, calls = Context(scale="tiny", results_dir=str(tmp_path)), []
+    compute = lambda: calls.append(1) or len(calls)  # noqa: E731
+    assert ctx.cached(("x",), compute) == 1 and ctx.cached(("x",), compute) == 1
+    ctx.forget(("x",))
+    assert ctx.cached(("x",), compute) == 2

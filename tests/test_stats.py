@@ -44,3 +44,20 @@ def test_a_weak_but_real_relationship_counts_as_absent():
     found = stats.Correlation(0.2, 0.1, 0.3, 500)
     assert stats.absence_verdict(found) is True
     assert stats.absence_verdict(stats.Correlation(math.nan, math.nan, math.nan, 2)) is None
+
+
+@pytest.mark.parametrize("x, y, expected", [
+    ([1, 2, 3, 4], [10, 20, 30, 40], 1.0),
+    ([1, 2, 3, 4], [4, 3, 2, 1], -1.0),
+    ([1, 2, np.nan, 4, np.inf], [1, 2, 3, 4, 5], 1.0),  # non-finite pairs are left out
+])
+def test_spearman_over_finite_pairs(x, y, expected):
+    rho, n = stats.spearman(x, y)
+    assert rho == pytest.approx(expected)
+    assert n == np.sum(np.isfinite(x) & np.isfinite(y))
+
+
+def test_spearman_is_undefined_below_three_points_or_without_spread():
+    assert math.isnan(stats.spearman([1, 2], [1, 2])[0])
+    assert math.isnan(stats.spearman([1, 1, 1], [1, 2, 3])[0])
+    assert stats.spearman([1, 2], [2, 1], least=2)[0] == pytest.approx(-1.0)

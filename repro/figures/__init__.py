@@ -1,1 +1,1 @@
-"""The figure pipeline: every figure of the paper drawn from the results stores and the measures."""
+"""The paper's figures, Table 1 and the claims report, drawn from the results stores (README.md here)."""

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
 
-from repro.figures.registry import FIGURES_DIR, REGISTRY, Context, MissingResults, render
+from repro.figures import appendix_ac, appendix_df, appendix_g, claims, main_text  # noqa: F401 (register figures)
 
-# The modules that register figures and claims; all but main are optional (written separately).
-FIGURE_MODULES = ("repro.figures.main", "repro.figures.appendix", "repro.figures.appendix_claims",
-                  "repro.figures.tables")
+# isort: off
+# Importing a claims module registers its claims; this order, the paper's, is the order of the report.
+from repro.figures import claims_runs, claims_features, claims_compression, claims_fisher  # noqa: F401
+from repro.figures import claims_development, claims_geometry  # noqa: F401
+# isort: on
+from repro.figures.registry import FIGURES_DIR, REGISTRY, Context, MissingResults, render
+from repro.figures.tables import render_table1
 
 
 class FiguresMissing(Exception):
@@ -27,14 +29,6 @@ class FiguresMissing(Exception):
         super().__init__(f"{len(missing)} figure(s) not drawn, experiments missing:\n" + "\n".join(lines))
 
 
-def load_figure_modules() -> list[str]:
-    """Import every figure module that exists, so that its figures and claims are registered; returns them."""
-    present = [name for name in FIGURE_MODULES if importlib.util.find_spec(name) is not None]
-    for name in present:
-        importlib.import_module(name)
-    return present
-
-
 def render_all(ctx: Context, names=None, out_dir: str = FIGURES_DIR, echo: Callable = print,
                strict: bool = True) -> list[Path]:
     """Render the figures `names` (default: every registered one) of the scale into out_dir/<scale>/.
@@ -43,9 +37,6 @@ def render_all(ctx: Context, names=None, out_dir: str = FIGURES_DIR, echo: Calla
     drawn; at the end FiguresMissing (carrying the messages and the written paths) is raised if any was
     skipped and `strict`, so that a command line can exit non-zero. Returns the written paths.
     """
-    from repro.figures.tables import render_table1
-
-    load_figure_modules()
     names = [*sorted(REGISTRY), "table1"] if names is None else list(names)
     unknown = [n for n in names if n not in REGISTRY and n != "table1"]
     if unknown:
@@ -71,9 +62,6 @@ def render_all(ctx: Context, names=None, out_dir: str = FIGURES_DIR, echo: Calla
 
 def write_claims(ctx: Context, out_dir: str = FIGURES_DIR, echo: Callable = print) -> list[Path]:
     """Write the claims report out_dir/<scale>/claims.md and claims.json (unrun experiments say so)."""
-    from repro.figures import claims
-
-    load_figure_modules()
     paths = claims.write_report(ctx, out_dir)
     counts = json.loads(paths[1].read_text())["counts"]
     echo(f"claims: {paths[0]} (+ {paths[1].name}): " + ", ".join(f"{n} {v}" for v, n in counts.items()))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -59,6 +59,18 @@ class Context:
     stores: dict[str, str] = field(default_factory=dict)  # experiment -> a user's store, replacing results_dir
     _cache: dict = field(default_factory=dict, repr=False)
 
+    def cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """The value stored under `key`, computed by compute() on first use: every derived quantity is computed
+        once per Context, so that the figures and the claims read the same numbers. Keys are tuples that start
+        with the name of the function that computes the value (e.g. ("regimes", experiment))."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def forget(self, key: tuple) -> None:
+        """Drop the value stored under `key` (if any), so that the next `cached` computes it afresh."""
+        self._cache.pop(key, None)
+
     def store_path(self, experiment: str) -> str | None:
         """Where `experiment`'s store is: the user's store for it, else results/<experiment>-<scale>.zarr;
         None when the user named stores and none is for `experiment`."""
@@ -69,24 +81,25 @@ class Context:
     def results(self, experiment: str) -> xr.Dataset:
         """The finished store of `experiment` at this scale, lazily opened (cached per context), with diverged
         cells masked and α values whose every seed diverged dropped (`grokcore.integrity.without_diverged`)."""
-        if experiment not in self._cache:
-            path = self.store_path(experiment)
-            command = f"repro run {experiment} --scale {self.scale}"
-            if path is None:
-                raise MissingResults(f"needs {experiment}, and none of the given stores is one "
-                                     f"(name it with --store {experiment}=PATH)")
-            if not st.store_exists(path):
-                raise MissingResults(f"{experiment} has not been run at scale {self.scale!r}: run `{command}`")
-            states = integrity.cell_states(path)  # damaged cells (chunks missing) count as unfinished
-            if not states.isin(["finished", "diverged"]).all():
-                rerun = f"`repro status {path}`, then rerun it" if self.stores else f"run `{command}`"
-                raise MissingResults(f"{path} is unfinished: {rerun} to complete it")
-            task = st.read_attrs(path)["task"]
-            if self.stores and task != self.experiment_definition(experiment).task:
-                raise MissingResults(f"{path} is a {task} store; {experiment} needs "
-                                     f"{self.experiment_definition(experiment).task}")
-            self._cache[experiment] = integrity.without_diverged(st.open_results(path), states)
-        return self._cache[experiment]
+        return self.cached(("results", experiment), lambda: self._open(experiment))
+
+    def _open(self, experiment: str) -> xr.Dataset:
+        path = self.store_path(experiment)
+        command = f"repro run {experiment} --scale {self.scale}"
+        if path is None:
+            raise MissingResults(f"needs {experiment}, and none of the given stores is one "
+                                 f"(name it with --store {experiment}=PATH)")
+        if not st.store_exists(path):
+            raise MissingResults(f"{experiment} has not been run at scale {self.scale!r}: run `{command}`")
+        states = integrity.cell_states(path)  # damaged cells (chunks missing) count as unfinished
+        if not states.isin(["finished", "diverged"]).all():
+            rerun = f"`repro status {path}`, then rerun it" if self.stores else f"run `{command}`"
+            raise MissingResults(f"{path} is unfinished: {rerun} to complete it")
+        task = st.read_attrs(path)["task"]
+        if self.stores and task != self.experiment_definition(experiment).task:
+            raise MissingResults(f"{path} is a {task} store; {experiment} needs "
+                                 f"{self.experiment_definition(experiment).task}")
+        return integrity.without_diverged(st.open_results(path), states)
 
     def experiment(self, experiment: str):
         """The Experiment config of `experiment` at this scale: the one its store was written with, or the
@@ -113,10 +126,8 @@ class Context:
         from repro.grid import DataRef, task_data
 
         exp = self.experiment(experiment)
-        key = ("data", experiment, seed)
-        if key not in self._cache:
-            self._cache[key] = task_data(exp, DataRef(self.ising_data_path(experiment), ""), seed)
-        return self._cache[key]
+        return self.cached(("data", experiment, seed),
+                           lambda: task_data(exp, DataRef(self.ising_data_path(experiment), ""), seed))
 
     def ising_data_path(self, experiment: str) -> str | None:
         """Path of the Ising data store an experiment trained on (None for mod-add, whose data is computed);
@@ -136,11 +147,11 @@ class Context:
 
 
 def git_revision() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True, cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    """The git commit of the code drawing the figures, abbreviated (repro.grid.git_revision)."""
+    from repro.grid import git_revision as full
+
+    revision = full()
+    return revision[:7] if len(revision) == 40 else revision
 
 
 def render(name: str, ctx: Context, out_dir: str = FIGURES_DIR) -> list[Path]:
@@ -148,6 +159,8 @@ def render(name: str, ctx: Context, out_dir: str = FIGURES_DIR) -> list[Path]:
     if name not in REGISTRY:
         raise ValueError(f"unknown figure {name!r}: expected one of {', '.join(sorted(REGISTRY))}")
     spec = REGISTRY[name]
+    for experiment in spec.experiments:  # MissingResults before any work if one has not been run
+        ctx.results(experiment)
     fig = spec.draw(ctx)
     provenance = f"{spec.name} · {', '.join(spec.experiments)} · scale {ctx.scale} · git {git_revision()}"
     fig.text(0.995, 0.003, provenance, ha="right", va="bottom", fontsize=6, color="0.45")

@@ -45,6 +45,17 @@ def correlation(x, y, rank: bool = False) -> Correlation:
     return Correlation(rho, math.tanh(centre - z), math.tanh(centre + z), n)
 
 
+def spearman(x, y, least: int = 3) -> tuple[float, int]:
+    """Spearman's rank correlation of the finite pairs of x, y (...,) and their number; NaN with fewer than
+    `least` pairs or a constant side."""
+    x, y = np.ravel(np.asarray(x, dtype=float)), np.ravel(np.asarray(y, dtype=float))
+    kept = np.isfinite(x) & np.isfinite(y)
+    n = int(kept.sum())
+    if n < least or np.ptp(x[kept]) == 0 or np.ptp(y[kept]) == 0:
+        return math.nan, n
+    return float(stats.spearmanr(x[kept], y[kept]).statistic), n
+
+
 def absence_verdict(found: Correlation, margin: float = ABSENCE_MARGIN) -> bool | None:
     """Whether the data show a relationship to be absent: True if the whole confidence interval lies inside
     (−margin, margin); False if it excludes 0 and reaches past ±margin (a real relationship that may be

@@ -10,8 +10,8 @@ from grokcore.data.modadd import modadd_split_sizes
 from grokcore.data.task import modadd_task_data
 from grokcore.models import P_MODADD, PARAM_SHAPES, IsingCNN, n_params
 from repro.figures.registry import FIGURES_DIR, Context
+from repro.figures.runs import ISING, MODADD
 
-ISING, MODADD = "ising-main", "modadd-main"
 # The split fraction is not part of an experiment config: every mod-add experiment uses the builder's default.
 TRAIN_FRACTION = inspect.signature(modadd_task_data).parameters["train_fraction"].default
 

@@ -1,0 +1,128 @@
+"""Derived feature data: Ising feature correlations (Eq. 6) and the mod-add Fourier IPR (Eq. 7).
+
+The Ising data set and its domain walls (App. B), per-neuron correlations of final models and along
+trajectories (App. G.1), the IPR of final models and along trajectories. No drawing here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from grokcore.measures import fourier, ising_features, lazy
+from repro.figures.registry import Context
+from repro.figures.runs import ISING, final_theta, seed_test_set, thin_checkpoints
+
+FEATURE_CHECKPOINTS = 150  # per α along a trajectory at which the Ising correlations (Fig 7, 28-30) are evaluated
+PAPER_IPR = {"grok": 0.43, "learn": 0.53}  # §4.2
+IPR_DEFAULT = ("two_sided", "all")  # Eq. 7 as printed: the variant the values are judged under
+TWO_SIDED_CEILING = 0.5  # the largest two-sided IPR of a non-constant real vector (a pure sinusoid)
+
+
+def ising_source(ctx: Context, experiment: str) -> xr.Dataset:
+    """The Ising data set an experiment trained on (spins, temperature, phase, energy, magnetization per
+    snapshot).
+
+    Raises MissingResults if it has not been generated at this scale (figures never start a Monte Carlo run).
+    """
+    path = ctx.ising_data_path(experiment)
+    if path is None:
+        raise ValueError(f"experiment {experiment!r} is a {ctx.experiment(experiment).task} experiment, not an "
+                         "Ising one")
+    return ctx.cached(("ising_source", str(path)), lambda: xr.open_zarr(path, consolidated=None).load())
+
+
+def seed_test_features(ctx: Context, experiment: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(E, M, |M|) (sample, 3) and temperature (sample,) of the Ising test snapshots of run `seed`."""
+    source = ising_source(ctx, experiment)
+    index = ctx.task_data(experiment, seed).test_index
+    energy, magnetization = source["energy"].values[index], source["magnetization"].values[index]
+    features = ising_features.feature_matrix(energy, magnetization)
+    return features, source["temperature"].values[index]
+
+
+def domain_walls(ctx: Context, n: int = 8) -> tuple[np.ndarray, float]:
+    """Indices of up to n ordered snapshots (T < T_c) with |m| < 0.5, lowest |m| first (Fig. 11), and the share
+    of ordered snapshots with |m| < 0.5 (m = M/L²)."""
+    source = ising_source(ctx, ISING)
+    m_abs = np.abs(source["magnetization"].values) / (source.sizes["y"] * source.sizes["x"])
+    ordered = np.flatnonzero(source["phase"].values == 1)
+    walls = ordered[m_abs[ordered] < 0.5]
+    share = walls.size / ordered.size if ordered.size else np.nan
+    return walls[np.argsort(m_abs[walls], kind="stable")][:n], share
+
+
+def layer_correlations(theta, x, features) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{layer: (ρ (neuron, feature), Eq. 6 weight w (neuron,))} of the Ising CNN θ (param,) on inputs x."""
+    pre = ising_features.pre_activations(theta, x)
+    return {layer: (ising_features.feature_correlations(a, features), ising_features.activation_weights(a))
+            for layer, a in pre.items()}
+
+
+def final_correlations(ctx: Context, experiment: str, alpha: float) -> dict[int, dict]:
+    """{seed: {layer: (ρ (neuron, feature), Eq. 6 weight w (neuron,))}} of each final model of α (Fig 3)."""
+
+    def compute():
+        result = {}
+        for seed in ctx.results(experiment)["seed"].values:
+            x, _ = seed_test_set(ctx, experiment, int(seed))
+            features, _ = seed_test_features(ctx, experiment, int(seed))
+            theta = final_theta(ctx, experiment, alpha, int(seed))
+            result[int(seed)] = layer_correlations(theta, x, features)
+        return result
+
+    return ctx.cached(("final_correlations", experiment, alpha), compute)
+
+
+def feature_dynamics(ctx: Context, experiment: str, alphas: Sequence[float]) -> xr.Dataset:
+    """Along the trajectory (~FEATURE_CHECKPOINTS checkpoints): the weighted correlation ρ̄ (Eq. 6), the
+    fraction of neurons whose best feature is f and its share of the pre-activation (App. G.1), each (alpha,
+    seed, checkpoint, layer, feature)."""
+
+    def compute():
+        ds = ctx.results(experiment)
+        index = thin_checkpoints(ds["checkpoint"].values, FEATURE_CHECKPOINTS)
+        seeds = ds["seed"].values
+        out = np.full((3, len(alphas), len(seeds), len(index), len(ising_features.LAYERS), 3), np.nan)
+        for j, seed in enumerate(seeds):
+            x, _ = seed_test_set(ctx, experiment, int(seed))
+            features, _ = seed_test_features(ctx, experiment, int(seed))
+            thetas = ds["theta"].sel(alpha=list(alphas), seed=seed).isel(checkpoint=index).values
+            for i, k in np.ndindex(thetas.shape[:2]):
+                for m, (rho, w) in enumerate(layer_correlations(thetas[i, k], x, features).values()):
+                    out[:, i, j, k, m] = (ising_features.weighted_correlation(rho, w),
+                                          ising_features.best_feature_fraction(rho),
+                                          ising_features.best_feature_share(rho, w))
+        dims = ("alpha", "seed", "checkpoint", "layer", "feature")
+        coords = {"alpha": list(alphas), "seed": seeds, "checkpoint": ds["checkpoint"].values[index],
+                  "layer": list(ising_features.LAYERS), "feature": list(ising_features.FEATURES)}
+        names = ("weighted_correlation", "best_fraction", "best_share")
+        variables = {name: (dims, values) for name, values in zip(names, out, strict=True)}
+        return xr.Dataset(variables, coords=coords)
+
+    return ctx.cached(("feature_dynamics", experiment, tuple(alphas)), compute)
+
+
+def ipr_dynamics(ctx: Context, experiment: str, alphas: Sequence[float], side: str = "output") -> xr.DataArray:
+    """Mean Fourier IPR (Eq. 7) at every checkpoint: (alpha, seed, checkpoint); mod-add only."""
+
+    def compute():
+        ds = ctx.results(experiment)
+        return lazy.mean_fourier_ipr(ds[["theta"]].sel(alpha=list(alphas)), side).compute()
+
+    return ctx.cached(("ipr_dynamics", experiment, tuple(alphas), side), compute)
+
+
+def ipr_variants(ctx: Context, experiment: str, alpha: float) -> dict[tuple[str, str], list[float]]:
+    """Layer-mean unembedding IPR (Eq. 7) of every seed's final model of α under each normalisation
+    (fourier.BASES) and neuron set (fourier.NEURON_SETS): {(basis, neurons): [per seed]}."""
+
+    def compute():
+        seeds = ctx.results(experiment)["seed"].values
+        thetas = [final_theta(ctx, experiment, alpha, int(s)) for s in seeds]
+        return {(basis, neurons): [float(fourier.mean_ipr(t, "output", basis=basis, neurons=neurons)) for t in thetas]
+                for basis in fourier.BASES for neurons in fourier.NEURON_SETS}
+
+    return ctx.cached(("ipr_variants", experiment, alpha), compute)
