@@ -25,7 +25,6 @@ import argparse
 import dataclasses
 import datetime as dt
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -45,6 +44,7 @@ from grokcore.seeds import RunSeeds  # noqa: E402
 from repro.cluster import connect  # noqa: E402
 from repro.config import Experiment, load_experiment  # noqa: E402
 from repro.grid import prepare_data, run_experiment, task_data, train_config  # noqa: E402
+from repro.reference import cpu_name  # noqa: E402
 
 EXPERIMENTS = ("ising-main", "modadd-main", "modadd-wd", "modadd-bs200", "modadd-dynamics")
 LLC_STEPS = 10_000  # repro.figures.compression.LLC_STEPS["full"]
@@ -75,9 +75,7 @@ def machine_reference() -> str:
     a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
     best = min(_timed(lambda: a @ b) for _ in range(5))
     torch.set_num_threads(threads)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    return (f"machine: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {cpu or platform.machine()}, "
+    return (f"machine: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {cpu_name()}, "
             f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, single-thread matmul "
             f"{2 * 1024 ** 3 / best / 1e9:.0f} GFLOP/s")
 

@@ -15,6 +15,7 @@ from grokcore.data import (
 from grokcore.fisher import fim_diag, fisher_samples
 from grokcore.integrity import cell_states, without_diverged
 from grokcore.models import build_model, model_at, n_params, param_tensor_names, scaled_init
+from grokcore.reference_store import open_reference
 from grokcore.seeds import RunSeeds
 from grokcore.store import open_results
 from grokcore.train import EnsembleTrainer, TrainConfig
@@ -35,6 +36,7 @@ __all__ = [
     "model_at",
     "modadd_task_data",
     "n_params",
+    "open_reference",
     "open_results",
     "param_tensor_names",
     "scaled_init",

@@ -8,10 +8,12 @@ import sys
 from grokcore.store import RESULTS_DIR
 from repro.commands import (
     UsageError,
+    cmd_compare,
     cmd_data_import,
     cmd_data_ising,
     cmd_experiments,
     cmd_figures,
+    cmd_reference,
     cmd_reproduce,
     cmd_run,
     cmd_status,
@@ -138,6 +140,22 @@ def build_parser() -> argparse.ArgumentParser:
     _figure_options(reproduce)
     reproduce.set_defaults(func=cmd_reproduce)
 
+    reference = sub.add_parser("reference", help="reduce a scale's finished stores into reference/<scale>/, "
+                               "beside its figures, Table 1 and claims")
+    reference.add_argument("--scale", choices=SCALES, required=True)
+    reference.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
+    reference.add_argument("--results-dir", default=RESULTS_DIR, help="where results stores live (default results/)")
+    reference.add_argument("--figures-dir", default="figures", help="where the figures to ship are (default figures/)")
+    _reference_option(reference)
+    reference.set_defaults(func=cmd_reference)
+
+    compare = sub.add_parser("compare", help="your store's measures per α next to the reference results")
+    compare.add_argument("store")
+    compare.add_argument("--scale", choices=SCALES, default="full", help="the reference's scale (default full)")
+    compare.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
+    _reference_option(compare)
+    compare.set_defaults(func=cmd_compare)
+
     status = sub.add_parser("status", help="epochs per cell of a store, its training rate and an ETA")
     status.add_argument("store")
     status.set_defaults(func=cmd_status)
@@ -186,6 +204,11 @@ def _override_options(parser, grid: bool) -> None:
     parser.add_argument("--set", type=_wrap(parse_set), action="append", metavar="KEY=VALUE",
                         help="any key of the experiment file in TOML syntax, e.g. fisher.variant=classif_logits, "
                         "data.n_train=150 (repeatable)")
+
+
+def _reference_option(parser) -> None:
+    parser.add_argument("--reference-dir", help="where reference results live (default $GROKCORE_REFERENCE, else "
+                        "the repository's reference/)")
 
 
 def _figure_options(parser) -> None:

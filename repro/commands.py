@@ -263,3 +263,56 @@ def cmd_verify(args) -> None:
         print(f"rerun with --reset to mark these {len(cells)} cells for retraining")
     raise UsageError(f"{args.store}: {len(problems)} damaged chunks in {len(cells)} cells"
                      + (" and the coordinates" if any(p.index is None for p in problems) else ""))
+
+
+def cmd_reference(args) -> None:
+    """Reduce every finished store of a scale into <reference-dir>/<scale>/, beside that scale's figures, Table 1,
+    claims and a provenance file."""
+    from grokcore.reference_store import reference_folder, reference_path, write_reference
+    from repro.figures.registry import Context, MissingResults
+    from repro.reference import copy_figures, provenance_text, reduce_experiment
+
+    ctx = Context(scale=args.scale, results_dir=args.results_dir, data_dir=args.data_dir)
+    reduced = {}
+    for name in experiment_names():
+        try:
+            reduced[name] = reduce_experiment(ctx, name)
+        except MissingResults as err:
+            print(f"skipped {name}: {err}")
+    if not reduced:
+        raise UsageError(f"nothing to reduce: no finished results store of scale {args.scale!r} in "
+                         f"{args.results_dir}/; run `repro reproduce --scale {args.scale}`")
+    written = [write_reference(ds, reference_path(name, args.scale, args.reference_dir))
+               for name, ds in reduced.items()]
+    for path in written:
+        print(f"reference: {path} ({path.stat().st_size / 1e3:.0f} kB)")
+    folder = reference_folder(args.scale, args.reference_dir)
+    figures = Path(args.figures_dir) / args.scale
+    copied = copy_figures(figures, folder)
+    if not copied:
+        print(f"no figures in {figures}/ to copy: run `repro figures --scale {args.scale}`, then this again")
+    (folder / "provenance.txt").write_text(provenance_text(args.scale, written + copied))
+    print(f"{len(copied)} figure and claims files copied from {figures}/; provenance: {folder / 'provenance.txt'}")
+
+
+def cmd_compare(args) -> None:
+    """A user's store, reduced as the reference is, next to the reference of its experiment."""
+    from grokcore import store as st
+    from grokcore.reference_store import open_reference, reference_path
+    from repro.figures.registry import Context
+    from repro.reference import compare_lines, reduce_experiment
+
+    _results_store(args.store)
+    experiment = st.read_attrs(args.store).get("experiment", "")
+    if experiment not in experiment_names():
+        raise UsageError(f"{args.store} holds experiment {experiment!r}, which has no reference (the paper's "
+                         f"are {', '.join(experiment_names())})")
+    reference = open_reference(experiment, args.scale, args.reference_dir)
+    stores = {experiment: args.store}
+    ctx = Context(scale=_stores_scale(stores), data_dir=args.data_dir, stores=stores)
+    yours = reduce_experiment(ctx, experiment)
+    path = reference_path(experiment, args.scale, args.reference_dir)
+    print(f"{experiment}: yours {args.store} (scale {yours.attrs['scale']}) against {path} (scale "
+          f"{reference.attrs['scale']}, trained at git {reference.attrs['store_git_revision'][:7]}, reduced "
+          f"{reference.attrs['created']})")
+    print("\n".join(compare_lines(yours, reference)))

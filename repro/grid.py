@@ -166,15 +166,20 @@ def git_revision() -> str:
         return os.environ.get("GIT_REVISION", "unknown")
 
 
+def lock_sha256() -> str:
+    """sha256 of requirements.lock, the pinned environment ("unknown" where the lock is not beside the code)."""
+    lock = REPO_ROOT / "requirements.lock"
+    return hashlib.sha256(lock.read_bytes()).hexdigest() if lock.exists() else "unknown"
+
+
 def provenance(data: DataRef) -> dict:
     """Attributes that say where a store's numbers came from."""
     rev = git_revision()
     import torch
 
-    lock = REPO_ROOT / "requirements.lock"
     return {
         "git_revision": rev,
-        "lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.exists() else "unknown",
+        "lock_sha256": lock_sha256(),
         "torch": torch.__version__,  # torch has its own lock per build (requirements-torch-*.lock)
         "data_hash": data.content_hash,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

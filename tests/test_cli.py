@@ -7,6 +7,7 @@ import pytest
 
 from grokcore import store as st
 from repro.cli import build_parser, main
+from repro.config import experiment_names
 
 
 def run_cli(capsys, *argv):
@@ -67,6 +68,8 @@ def test_status_lists_cells(capsys, tmp_path):
         (["run", "modadd-main", "--epochs", "0"], "expected an integer > 0, got 0"),
         (["figures", "--store", "nowhere.zarr"], "nowhere.zarr is not a results store"),
         (["status", "nowhere.zarr"], "nowhere.zarr is not a results store"),
+        (["compare", "nowhere.zarr"], "nowhere.zarr is not a results store"),
+        (["reference", "--scale", "tiny"], "nothing to reduce: no finished results store of scale 'tiny' in results/"),
     ],
 )
 def test_bad_input_gets_one_clear_message(capsys, tmp_path, monkeypatch, argv, message):
@@ -327,3 +330,54 @@ def test_read_only_stores_are_read_and_never_written(capsys, tmp_path, tiny_cont
                                    "--data-dir", tiny_context.data_dir)
             one_error_line(code, err, str(results))
     assert {p: v for p, v in files(tmp_path).items() if "figures" not in p.parts} == before
+
+
+def test_reference_reduces_the_stores_and_ships_the_figures_beside_them(capsys, tiny_context, tmp_path):
+    figures = tmp_path / "figures" / "tiny"
+    figures.mkdir(parents=True)
+    for name in ("fig02.png", "fig02.txt", "table1.md", "claims.md", "claims.json", "fig02.pdf"):
+        (figures / name).write_text(name)
+    code, out, err = run_cli(capsys, "reference", "--scale", "tiny", "--results-dir", tiny_context.results_dir,
+                             "--data-dir", tiny_context.data_dir, "--figures-dir", str(tmp_path / "figures"),
+                             "--reference-dir", str(tmp_path / "reference"))
+    assert code == 0, err
+    folder = tmp_path / "reference" / "tiny"
+    shipped = {path.name for path in folder.iterdir()}
+    assert {f"{name}.zarr.zip" for name in experiment_names()} <= shipped
+    assert {"fig02.png", "fig02.txt", "table1.md", "claims.md", "claims.json", "provenance.txt"} <= shipped
+    assert "fig02.pdf" not in shipped
+    provenance = (folder / "provenance.txt").read_text()
+    assert all(key in provenance for key in ("git_revision:", "lock_sha256:", "created:", "machine:"))
+    assert "5 figure and claims files copied" in out
+
+
+def test_compare_prints_a_tiny_store_beside_the_reference(capsys, tiny_context, tmp_path):
+    from grokcore.reference_store import reference_path, write_reference
+    from repro.reference import reduce_experiment
+
+    write_reference(reduce_experiment(tiny_context, "modadd-main"), reference_path("modadd-main", "tiny", tmp_path))
+    store = tiny_context.store_path("modadd-main")
+    code, out, err = run_cli(capsys, "compare", store, "--scale", "tiny", "--reference-dir", str(tmp_path),
+                             "--data-dir", tiny_context.data_dir)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith(f"modadd-main: yours {store} (scale tiny) against {tmp_path}")
+    assert lines[1].split() == ["measure", "α", "yours", "reference"]
+    for alpha in ("0.5", "2"):
+        row = next(line for line in lines if line.split()[:2] == ["final_test_acc", alpha])
+        assert row.count("(n = ") == 2
+    assert any(line.split()[0] == "llc" for line in lines[2:]) and any(" ± " in line for line in lines)
+
+
+def test_compare_without_a_reference_names_the_missing_file(capsys, tiny_context, tmp_path):
+    code, _, err = run_cli(capsys, "compare", tiny_context.store_path("ising-main"), "--reference-dir", str(tmp_path))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"{tmp_path}/full/ising-main.zarr.zip does not exist" in err
+
+
+def test_compare_refuses_a_data_store(capsys, tiny_context):
+    from pathlib import Path
+
+    data_store = str(next(Path(tiny_context.data_dir).glob("ising-*.zarr")))
+    code, _, err = run_cli(capsys, "compare", data_store)
+    assert code == 2 and err.strip() == f"repro: error: {data_store} is not a results store"

@@ -1,0 +1,60 @@
+"""The reference results shipped with the artifact: one reduced store per experiment and scale, a Zarr zip file.
+
+`repro reference` writes them (repro.reference reduces a results store); `open_reference` reads them back.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import xarray as xr
+import zarr
+
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"  # the repository's reference/
+REFERENCE_ENV = "GROKCORE_REFERENCE"  # overrides REFERENCE_DIR
+SUFFIX = ".zarr.zip"
+
+
+def reference_folder(scale: str = "full", reference_dir: str | os.PathLike | None = None) -> Path:
+    """<reference_dir>/<scale>/; reference_dir defaults to $GROKCORE_REFERENCE, else the repository's
+    reference/."""
+    return Path(reference_dir or os.environ.get(REFERENCE_ENV) or REFERENCE_DIR) / scale
+
+
+def reference_path(experiment: str, scale: str = "full", reference_dir: str | os.PathLike | None = None) -> Path:
+    """<reference_dir>/<scale>/<experiment>.zarr.zip (see `reference_folder`)."""
+    return reference_folder(scale, reference_dir) / f"{experiment}{SUFFIX}"
+
+
+def write_reference(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write a reduced Dataset as one Zarr zip file (replacing an older one): a single file that git keeps."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Zarr v3 specifies variable-length strings only: fixed-width ones (numpy "U") are stored as objects
+    ds = ds.assign({name: ds[name].astype(object) for name in ds.variables if ds[name].dtype.kind == "U"})
+    with tempfile.TemporaryDirectory(dir=path.parent) as folder:
+        # xarray rewrites zarr.json while writing, which a ZipStore would keep as duplicate entries: the store
+        # is written as a folder and zipped afterwards
+        ds.to_zarr(Path(folder) / "store", zarr_format=3, consolidated=False)
+        partial = Path(folder) / path.name
+        with zipfile.ZipFile(partial, "w") as archive:
+            for file in sorted((Path(folder) / "store").rglob("*")):
+                if file.is_file():
+                    archive.write(file, file.relative_to(Path(folder) / "store").as_posix())
+        partial.replace(path)
+    return path
+
+
+def open_reference(experiment: str, scale: str = "full", reference_dir: str | os.PathLike | None = None
+                   ) -> xr.Dataset:
+    """The reference results of `experiment` at `scale`, loaded into memory (a few MB): per (alpha, seed) the
+    metrics at the checkpoints, final metrics, grokking times and regimes (Def. 1-2), compressibility (Eq. 5)
+    and the experiment's IPR (Eq. 7), LLC or Ising correlations (Eq. 6); attributes say where they came from."""
+    path = reference_path(experiment, scale, reference_dir)
+    if not path.is_file():
+        raise FileNotFoundError(f"no reference results for {experiment} at scale {scale!r}: {path} does not exist")
+    with zarr.storage.ZipStore(path, mode="r") as store:
+        return xr.open_zarr(store, zarr_format=3, consolidated=False).load()
