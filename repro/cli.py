@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     reference.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
     reference.add_argument("--results-dir", default=RESULTS_DIR, help="where results stores live (default results/)")
     reference.add_argument("--figures-dir", default="figures", help="where the figures to ship are (default figures/)")
+    reference.add_argument("--only", help="comma-separated experiments to reduce, e.g. ising-main (default: all)")
+    reference.add_argument("--draw", action="store_true", help="draw the figures and claims of the scale from the "
+                           "reduced numbers first (one figure pass instead of two)")
     _reference_option(reference)
     reference.set_defaults(func=cmd_reference)
 

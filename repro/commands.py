@@ -266,15 +266,21 @@ def cmd_verify(args) -> None:
 
 
 def cmd_reference(args) -> None:
-    """Reduce every finished store of a scale into <reference-dir>/<scale>/, beside that scale's figures, Table 1,
-    claims and a provenance file."""
+    """Reduce every finished store of a scale (or those --only names) into <reference-dir>/<scale>/, beside that
+    scale's figures, Table 1, claims and a provenance file; --draw draws those first from the same numbers."""
     from grokcore.reference_store import reference_folder, reference_path, write_reference
+    from repro.figures.pipeline import render_all, write_claims
     from repro.figures.registry import Context, MissingResults
     from repro.reference import copy_figures, provenance_text, reduce_experiment
 
+    names = args.only.split(",") if args.only else experiment_names()
+    unknown = [name for name in names if name not in experiment_names()]
+    if unknown:
+        raise UsageError(f"--only {args.only}: {', '.join(unknown)} is none of the paper's experiments "
+                         f"({', '.join(experiment_names())})")
     ctx = Context(scale=args.scale, results_dir=args.results_dir, data_dir=args.data_dir)
     reduced = {}
-    for name in experiment_names():
+    for name in names:
         try:
             reduced[name] = reduce_experiment(ctx, name)
         except MissingResults as err:
@@ -287,6 +293,9 @@ def cmd_reference(args) -> None:
     for path in written:
         print(f"reference: {path} ({path.stat().st_size / 1e3:.0f} kB)")
     folder = reference_folder(args.scale, args.reference_dir)
+    if args.draw:  # the context holds the reduced numbers: the figures cost no second pruning or LLC pass
+        render_all(ctx, out_dir=args.figures_dir, strict=False)
+        write_claims(ctx, out_dir=args.figures_dir)
     figures = Path(args.figures_dir) / args.scale
     copied = copy_figures(figures, folder)
     if not copied:

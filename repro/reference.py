@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from grokcore.measures import ising_features
 from repro.figures import compression, features, runs
 from repro.figures.registry import Context
 from repro.grid import git_revision, lock_sha256
@@ -44,7 +45,7 @@ def reduce_experiment(ctx: Context, experiment: str) -> xr.Dataset:
     ds = ctx.results(experiment)
     reduced = xr.merge([checkpoint_metrics(ds), runs.final_metrics(ctx, experiment).rename(
         {name: f"final_{name}" for name in METRICS}), run_times(ctx, experiment)])
-    for extra in EXTRAS.get(experiment, ("compressibility",)):
+    for extra in EXTRAS[experiment]:
         reduced = reduced.merge(EXTRA_MEASURES[extra](ctx, experiment))
     floats = {name: reduced[name].astype("float32") for name in reduced.data_vars
               if reduced[name].dtype.kind == "f"}
@@ -70,8 +71,6 @@ def run_times(ctx: Context, experiment: str) -> xr.Dataset:
 
 def ising_correlations(ctx: Context, experiment: str) -> xr.Dataset:
     """Weighted feature correlation ρ̄ (Eq. 6) of every final model, (alpha, seed, layer, feature)."""
-    from grokcore.measures import ising_features
-
     ds = ctx.results(experiment)
     rho = [[[ising_features.weighted_correlation(*by_layer[layer]) for layer in ising_features.LAYERS]
             for _, by_layer in sorted(features.final_correlations(ctx, experiment, alpha).items())]

@@ -70,6 +70,7 @@ def test_status_lists_cells(capsys, tmp_path):
         (["status", "nowhere.zarr"], "nowhere.zarr is not a results store"),
         (["compare", "nowhere.zarr"], "nowhere.zarr is not a results store"),
         (["reference", "--scale", "tiny"], "nothing to reduce: no finished results store of scale 'tiny' in results/"),
+        (["reference", "--scale", "tiny", "--only", "ising-main,mnist"], "--only ising-main,mnist: mnist is none of"),
     ],
 )
 def test_bad_input_gets_one_clear_message(capsys, tmp_path, monkeypatch, argv, message):
@@ -381,3 +382,18 @@ def test_compare_refuses_a_data_store(capsys, tiny_context):
     data_store = str(next(Path(tiny_context.data_dir).glob("ising-*.zarr")))
     code, _, err = run_cli(capsys, "compare", data_store)
     assert code == 2 and err.strip() == f"repro: error: {data_store} is not a results store"
+
+
+def test_reference_draws_the_figures_of_what_it_reduced(capsys, tiny_context, tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    name = "modadd-main-tiny.zarr"
+    (results / name).symlink_to(f"{tiny_context.results_dir}/{name}")
+    code, out, err = run_cli(capsys, "reference", "--scale", "tiny", "--draw", "--results-dir", str(results),
+                             "--data-dir", tiny_context.data_dir, "--figures-dir", str(tmp_path / "figures"),
+                             "--reference-dir", str(tmp_path / "reference"))
+    assert code == 0, err
+    shipped = {path.name for path in (tmp_path / "reference" / "tiny").iterdir()}
+    assert {"modadd-main.zarr.zip", "fig15.png", "fig15.txt", "table1.md", "claims.md", "claims.json"} <= shipped
+    assert "ising-main.zarr.zip" not in shipped and "fig03.png" not in shipped
+    assert "skipped ising-main: ising-main has not been run at scale 'tiny'" in out
