@@ -155,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="your store's measures per α next to the reference results")
     compare.add_argument("store")
     compare.add_argument("--scale", choices=SCALES, default="full", help="the reference's scale (default full)")
+    compare.add_argument("--experiment", help="the paper experiment the store stands for (default: the one it "
+                         "was derived from)")
     compare.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
     _reference_option(compare)
     compare.set_defaults(func=cmd_compare)

@@ -312,10 +312,10 @@ def cmd_compare(args) -> None:
     from repro.reference import compare_lines, reduce_experiment
 
     _results_store(args.store)
-    experiment = st.read_attrs(args.store).get("experiment", "")
+    experiment = args.experiment or st.read_attrs(args.store).get("experiment", "")
     if experiment not in experiment_names():
-        raise UsageError(f"{args.store} holds experiment {experiment!r}, which has no reference (the paper's "
-                         f"are {', '.join(experiment_names())})")
+        raise UsageError(f"{args.store}: {experiment!r} is none of the paper's experiments "
+                         f"({', '.join(experiment_names())}); name the one it stands for with --experiment")
     reference = open_reference(experiment, args.scale, args.reference_dir)
     stores = {experiment: args.store}
     ctx = Context(scale=_stores_scale(stores), data_dir=args.data_dir, stores=stores)

@@ -4,6 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from grokcore import store as st
 from repro.cli import build_parser, main
@@ -374,6 +375,19 @@ def test_compare_without_a_reference_names_the_missing_file(capsys, tiny_context
     code, _, err = run_cli(capsys, "compare", tiny_context.store_path("ising-main"), "--reference-dir", str(tmp_path))
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert f"{tmp_path}/full/ising-main.zarr.zip does not exist" in err
+
+
+def test_compare_asks_which_experiment_a_store_of_another_stands_for(capsys, tiny_context, tmp_path):
+    store = tiny_context.store_path("modadd-main")
+    code, _, err = run_cli(capsys, "compare", store, "--experiment", "my-wd")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"{store}: 'my-wd' is none of the paper's experiments" in err and "--experiment" in err
+    from grokcore.reference_store import reference_path, write_reference
+
+    write_reference(xr.Dataset(attrs={"scale": "tiny"}), reference_path("ising-main", "tiny", tmp_path))
+    code, _, err = run_cli(capsys, "compare", store, "--experiment", "ising-main", "--scale", "tiny",
+                           "--reference-dir", str(tmp_path))
+    assert code == 2 and err.strip() == f"repro: error: {store} is a modadd store; ising-main needs ising"
 
 
 def test_compare_refuses_a_data_store(capsys, tiny_context):
