@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SCALE ?= quick
 
-.PHONY: help reproduce figures test bench clean
+.PHONY: help reproduce figures reference test bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -50,6 +50,9 @@ reproduce: $(STAMP)  ## Ising data, every experiment, every figure and the claim
 
 figures: $(STAMP)  ## re-render every figure and the claims report from existing stores (SCALE=quick|full)
 	$(VENV)/bin/repro figures --scale $(SCALE)
+
+reference: $(STAMP)  ## reduce the finished stores, draw the figures, ship both in reference/SCALE/ (SCALE=quick|full)
+	$(VENV)/bin/repro reference --scale $(SCALE) --draw
 
 test: $(STAMP)  ## run the test suite (installs the pinned environment first)
 	$(PY) -m pytest -q
