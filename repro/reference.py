@@ -30,14 +30,6 @@ from repro.figures.registry import Context
 from repro.grid import git_revision, lock_sha256
 
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
-# What each paper experiment's figures compute beyond the runs' own measures (c, IPR, LLC, correlations).
-EXTRAS = {
-    runs.ISING: ("compressibility", "correlations"),
-    runs.MODADD: ("compression_measures", "llc"),
-    runs.MODADD_BS200: ("compression_measures", "llc"),
-    runs.MODADD_WD: ("compression_measures", "llc"),
-    runs.MODADD_DYNAMICS: ("ipr_dynamics",),
-}
 
 
 def reduce_experiment(ctx: Context, experiment: str) -> xr.Dataset:
@@ -45,8 +37,8 @@ def reduce_experiment(ctx: Context, experiment: str) -> xr.Dataset:
     ds = ctx.results(experiment)
     reduced = xr.merge([checkpoint_metrics(ds), runs.final_metrics(ctx, experiment).rename(
         {name: f"final_{name}" for name in METRICS}), run_times(ctx, experiment)])
-    for extra in EXTRAS[experiment]:
-        reduced = reduced.merge(EXTRA_MEASURES[extra](ctx, experiment))
+    for measures in EXTRAS[experiment]:
+        reduced = reduced.merge(measures(ctx, experiment))
     floats = {name: reduced[name].astype("float32") for name in reduced.data_vars
               if reduced[name].dtype.kind == "f"}
     return reduced.assign(floats).assign_attrs(reference_attrs(ds))
@@ -93,12 +85,23 @@ def ipr_trajectories(ctx: Context, experiment: str) -> xr.Dataset:
     return xr.Dataset({"ipr_output_trajectory": ipr.reindex(alpha=ctx.results(experiment)["alpha"].values)})
 
 
-EXTRA_MEASURES = {
-    "compressibility": lambda ctx, e: xr.Dataset({"compressibility": compression.final_compressibility(ctx, e)}),
-    "compression_measures": compression_summary,
-    "llc": lambda ctx, e: xr.Dataset({"llc": compression.llc(ctx, e)}),
-    "correlations": ising_correlations,
-    "ipr_dynamics": ipr_trajectories,
+def magnitude_compressibility(ctx: Context, experiment: str) -> xr.Dataset:
+    """c (Eq. 5) of every final model under per-layer magnitude pruning (Fig. 5), (alpha, seed)."""
+    return xr.Dataset({"compressibility": compression.final_compressibility(ctx, experiment)})
+
+
+def learning_coefficients(ctx: Context, experiment: str) -> xr.Dataset:
+    """The LLC λ̂ (§4.15) of every final model (Figs 15, 16, 19), (alpha, seed)."""
+    return xr.Dataset({"llc": compression.llc(ctx, experiment)})
+
+
+# What each paper experiment's figures compute beyond the runs' own measures (c, IPR, LLC, correlations).
+EXTRAS = {
+    runs.ISING: (magnitude_compressibility, ising_correlations),
+    runs.MODADD: (compression_summary, learning_coefficients),
+    runs.MODADD_BS200: (compression_summary, learning_coefficients),
+    runs.MODADD_WD: (compression_summary, learning_coefficients),
+    runs.MODADD_DYNAMICS: (ipr_trajectories,),
 }
 
 
