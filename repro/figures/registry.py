@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,9 @@ class Context:
     results_dir: str = st.RESULTS_DIR
     data_dir: str = "data"
     stores: dict[str, str] = field(default_factory=dict)  # experiment -> a user's store, replacing results_dir
+    # Called for a Dask client the first time `map` has cells to compute (repro.commands.ClientOnDemand starts a
+    # cluster only then); None: everything is computed in this process.
+    client: Callable[[], Any] | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     def cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
@@ -66,6 +70,19 @@ class Context:
         if key not in self._cache:
             self._cache[key] = compute()
         return self._cache[key]
+
+    def map(self, fn: Callable, cells: list[tuple]) -> list:
+        """[fn(*cell) for cell in cells]: in this process, or with a client as one Dask task per cell, all of them
+        submitted at once so that every worker has work. fn is a module-level function of arrays (θ, test data),
+        never of the Context, so that a task carries only what it needs."""
+        if self.client is None or not cells:
+            return [fn(*cell) for cell in cells]
+        client = self.client()
+        tag = uuid.uuid4().hex[:8]
+        data = client.scatter(cells, hash=False)  # large arrays travel as data, not inside the task graph
+        futures = client.map(in_task, [fn] * len(cells), data, key=[f"{fn.__name__}-{tag}-{i}" for i in
+                                                                    range(len(cells))])
+        return client.gather(futures)
 
     def forget(self, key: tuple) -> None:
         """Drop the value stored under `key` (if any), so that the next `cached` computes it afresh."""
@@ -144,6 +161,17 @@ class Context:
                                  f"{self.data_dir}/: run `repro run {experiment} --scale {self.scale} --data-dir "
                                  f"{self.data_dir}` (it reuses finished runs and generates the data)")
         return str(path)
+
+
+def in_task(fn: Callable, cell: tuple) -> Any:
+    """fn(*cell) as a Dask task: on one torch thread, as training tasks are (repro.grid.train_cells), and with any
+    nested dask computation done in the task rather than submitted to the cluster."""
+    import dask
+    import torch
+
+    torch.set_num_threads(1)
+    with dask.config.set(scheduler="synchronous"):
+        return fn(*cell)
 
 
 def git_revision() -> str:
