@@ -59,22 +59,28 @@ def stretch_store(experiment: str, source_dir: str, results_dir: str | Path, dat
                          f"--scale {source_scale}`")
     path = st.default_store_path(experiment, scale, results_dir)
     ensure_store(target, path, prepare_data(target, data_dir, progress=False))
-    src, dst = zarr.open_group(source_path, mode="r"), zarr.open_group(path, mode="r+")
+    src = zarr.open_group(source_path, mode="r")
     stretch = src["epoch"].shape[0] / target.epochs
     epochs = np.floor(np.arange(target.epochs) * stretch).astype(int)
     checkpoints = nearest_index(src["checkpoint"][...], np.asarray(target.checkpoint_epochs) * stretch)
     alphas = nearest_index(src["alpha"][...], target.weight_multipliers, log=True)
     seeds = np.arange(len(target.seeds)) % src["seed"].shape[0]
-    for a, s in np.ndindex(src["done_epoch"].shape):  # each source cell is read once, written many times
-        cells = [(i, j) for i in np.flatnonzero(alphas == a) for j in np.flatnonzero(seeds == s)]
-        if not cells:
-            continue
-        arrays = {name: np.asarray(src[name][a, s])[epochs] for name in st.METRICS}
-        arrays |= {name: np.asarray(src[name][a, s])[checkpoints] for name in ("theta", "fim_diag")}
-        for i, j in cells:
-            for name, values in arrays.items():
-                dst[name][i, j] = values
-            dst["done_epoch"][i, j] = target.epochs
+    # every per-cell array (resume state and times too), so that the stores' integrity check finds no chunk missing
+    along = {name: (tuple(array.metadata.dimension_names) + (None,))[2] for name, array in src.arrays()
+             if tuple(array.metadata.dimension_names or ())[:2] == ("alpha", "seed") and name != "done_epoch"}
+    index = {"epoch": epochs, "checkpoint": checkpoints}
+    # a chunk equal to the fill value (diverged_epoch -1) must be written too, as the training engine does
+    with zarr.config.set({"array.write_empty_chunks": True}):
+        dst = zarr.open_group(path, mode="r+")
+        for a, s in np.ndindex(src["done_epoch"].shape):  # each source cell is read once, written many times
+            cells = [(i, j) for i in np.flatnonzero(alphas == a) for j in np.flatnonzero(seeds == s)]
+            if not cells:
+                continue
+            arrays = {name: np.asarray(src[name][a, s])[index.get(dim, ...)] for name, dim in along.items()}
+            for i, j in cells:
+                for name, values in arrays.items():
+                    dst[name][i, j] = values
+                dst["done_epoch"][i, j] = target.epochs
     st.consolidate(path)
     return path
 

@@ -19,7 +19,6 @@ from repro.figures.runs import (
     DEVICE,
     LinearFit,
     final_metrics,
-    final_theta,
     learned,
     linear_fit,
     seed_test_set,
@@ -63,8 +62,8 @@ def magnitude_pruning(ctx: Context, experiment: str, scheme: str = "per_layer", 
         ds = ctx.results(experiment)
         final = ds[["theta"]].isel(checkpoint=[-1])
         fractions = pruning_fractions(ctx.scale) if scheme == "per_layer" else scheme_fractions(ctx.scale)
-        cells = [(final.sel(seed=[seed]).compute(), *seed_test_set(ctx, experiment, int(seed)), fractions, scheme,
-                  layer) for seed in ds["seed"].values]
+        cells = ((final.sel(seed=[seed]).compute(), *seed_test_set(ctx, experiment, int(seed)), fractions, scheme,
+                  layer) for seed in ds["seed"].values)
         return xr.concat(ctx.map(pruning_curves, cells), "seed").isel(checkpoint=0, drop=True)
 
     return ctx.cached(("magnitude_pruning", experiment, scheme, layer), compute)
@@ -117,9 +116,9 @@ def dynamics_compressibility(ctx: Context, experiment: str, alphas: Sequence[flo
         epochs, seeds = ds["checkpoint"].values, ds["seed"].values
         shown = learned_checkpoints(ds, alphas)
         fractions = pruning_fractions(ctx.scale, trajectory=True)
-        cells = [(ds[["theta"]].sel(alpha=[alpha], seed=[seed]).isel(checkpoint=keep).compute(),
+        cells = ((ds[["theta"]].sel(alpha=[alpha], seed=[seed]).isel(checkpoint=keep).compute(),
                   *seed_test_set(ctx, experiment, int(seed)), fractions)
-                 for (alpha, seed), (_, keep) in shown.items() if keep.size]
+                 for (alpha, seed), (_, keep) in shown.items() if keep.size)
         computed = iter(ctx.map(trajectory_compressibility, cells))
         unlearned = xr.DataArray(np.empty(0), dims="checkpoint", coords={"checkpoint": epochs[:0]})
         per_alpha = []
@@ -161,11 +160,8 @@ def fisher_pruning(ctx: Context, experiment: str, tensor: str | None = None) -> 
         ds = ctx.results(experiment)
         final = ds[["theta", "fim_diag"]].isel(checkpoint=-1)
         n_points = scheme_fractions(ctx.scale).size
-        cells = []
-        for seed in ds["seed"].values:
-            run = final.sel(seed=seed).compute()
-            cells.append((ds.attrs["task"], run["theta"].values, run["fim_diag"].values,
-                          *seed_test_set(ctx, experiment, int(seed)), n_points, tensor))
+        cells = ((final.sel(seed=seed).compute(), *seed_test_set(ctx, experiment, int(seed)), n_points, tensor)
+                 for seed in ds["seed"].values)
         acc, loss, fraction = zip(*ctx.map(fisher_pruning_curves, cells), strict=True)
         dims = ("seed", "alpha", "point")
         coords = {"seed": ds["seed"].values, "alpha": ds["alpha"].values, "fraction": ("point", fraction[0])}
@@ -175,12 +171,12 @@ def fisher_pruning(ctx: Context, experiment: str, tensor: str | None = None) -> 
     return ctx.cached(("fisher_pruning", experiment, tensor), compute)
 
 
-def fisher_pruning_curves(task: str, thetas: np.ndarray, fims: np.ndarray, x, y, n_points: int,
-                          tensor: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One task of `fisher_pruning`: acc and loss (model, point) of the models θ (model, param) pruned by their
-    Fisher diagonals (model, param) on the test set (x, y), and the pruned fractions (point,)."""
-    curves = [pruning.fisher_pruning_curve(task, theta, fim, x, y, n_points, tensor, device=DEVICE)
-              for theta, fim in zip(thetas, fims, strict=True)]
+def fisher_pruning_curves(runs: xr.Dataset, x, y, n_points: int, tensor: str | None
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One task of `fisher_pruning`: acc and loss (alpha, point) of the loaded final θ of `runs` (alpha, param)
+    pruned by their Fisher diagonals fim_diag (alpha, param) on the test set (x, y), and the fractions (point,)."""
+    curves = [pruning.fisher_pruning_curve(runs.attrs["task"], theta, fim, x, y, n_points, tensor, device=DEVICE)
+              for theta, fim in zip(runs["theta"].values, runs["fim_diag"].values, strict=True)]
     return np.array([c.acc for c in curves]), np.array([c.loss for c in curves]), curves[0].fraction
 
 
@@ -197,11 +193,9 @@ def llc(ctx: Context, experiment: str) -> xr.DataArray:
 
     def compute():
         ds = ctx.results(experiment)
-        cells = []
-        for seed in ds["seed"].values:
-            data = ctx.task_data(experiment, int(seed))
-            thetas = np.stack([final_theta(ctx, experiment, alpha, int(seed)) for alpha in ds["alpha"].values])
-            cells.append((ds.attrs["task"], thetas, data.x_train, data.y_train, LLC_STEPS[ctx.scale], int(seed)))
+        cells = ((ds.attrs["task"], ds["theta"].sel(seed=seed).isel(checkpoint=-1).values,
+                  ctx.task_data(experiment, int(seed)).x_train, ctx.task_data(experiment, int(seed)).y_train,
+                  LLC_STEPS[ctx.scale], int(seed)) for seed in ds["seed"].values)
         values = np.array(ctx.map(llc_chains, cells)).T
         return xr.DataArray(values, dims=("alpha", "seed"), coords={"alpha": ds["alpha"], "seed": ds["seed"]})
 

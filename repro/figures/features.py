@@ -85,9 +85,9 @@ def feature_dynamics(ctx: Context, experiment: str, alphas: Sequence[float]) -> 
         ds = ctx.results(experiment)
         index = thin_checkpoints(ds["checkpoint"].values, FEATURE_CHECKPOINTS)
         seeds = ds["seed"].values
-        cells = [(ds["theta"].sel(alpha=list(alphas), seed=seed).isel(checkpoint=index).values,
+        cells = ((ds["theta"].sel(alpha=list(alphas), seed=seed).isel(checkpoint=index).values,
                   seed_test_set(ctx, experiment, int(seed))[0], seed_test_features(ctx, experiment, int(seed))[0])
-                 for seed in seeds]
+                 for seed in seeds)
         out = np.stack(ctx.map(correlation_dynamics, cells), axis=2)  # (measure, alpha, seed, checkpoint, ...)
         dims = ("alpha", "seed", "checkpoint", "layer", "feature")
         coords = {"alpha": list(alphas), "seed": seeds, "checkpoint": ds["checkpoint"].values[index],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,18 +71,20 @@ class Context:
             self._cache[key] = compute()
         return self._cache[key]
 
-    def map(self, fn: Callable, cells: list[tuple]) -> list:
+    def map(self, fn: Callable, cells: Iterable[tuple]) -> list:
         """[fn(*cell) for cell in cells]: in this process, or with a client as one Dask task per cell, all of them
         submitted at once so that every worker has work. fn is a module-level function of arrays (θ, test data),
-        never of the Context, so that a task carries only what it needs."""
-        if self.client is None or not cells:
+        never of the Context, so that a task carries only what it needs. Each cell is read from `cells` (a
+        generator can load them one at a time) and let go once computed here or sent to a worker."""
+        if self.client is None:
             return [fn(*cell) for cell in cells]
         client = self.client()
+        # each cell travels as data, not inside the task graph, and only one is held here at a time
+        data = [client.scatter([cell], hash=False)[0] for cell in cells]
+        # readable on the dashboard, and unique per call: a key the client still holds would return its old result
         tag = uuid.uuid4().hex[:8]
-        data = client.scatter(cells, hash=False)  # large arrays travel as data, not inside the task graph
-        futures = client.map(in_task, [fn] * len(cells), data, key=[f"{fn.__name__}-{tag}-{i}" for i in
-                                                                    range(len(cells))])
-        return client.gather(futures)
+        keys = [f"{fn.__name__}-{tag}-{i}" for i in range(len(data))]
+        return client.gather(client.map(in_task, [fn] * len(data), data, key=keys))
 
     def forget(self, key: tuple) -> None:
         """Drop the value stored under `key` (if any), so that the next `cached` computes it afresh."""
