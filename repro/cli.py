@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     figures.add_argument("--scale", choices=SCALES, help="figure settings (default quick, or the stores' scale)")
     figures.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
     _figure_options(figures)
+    _cluster_options(figures)  # the pruning curves, Fisher pruning and LLC chains run as tasks on the cluster
     figures.set_defaults(func=cmd_figures)
 
     reproduce = sub.add_parser("reproduce", help="data, every experiment, every figure and the claims report")
@@ -180,15 +181,19 @@ def _lease_option(parser) -> None:
 
 
 def _grid_options(parser) -> None:
+    _cluster_options(parser)
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="override the experiments' device")
+    parser.add_argument("--gpus", type=_positive_int, default=1, help="local GPU workers when --device cuda")
+    parser.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
+    _lease_option(parser)
+
+
+def _cluster_options(parser) -> None:
     parser.add_argument("--scheduler", help="address of a running Dask scheduler (else $DASK_SCHEDULER_ADDRESS)")
     parser.add_argument("--cluster", choices=("local", "slurm"), default="local")
     parser.add_argument("--cluster-config", help="TOML file of SLURMCluster settings (with --cluster slurm)")
     parser.add_argument("--workers", type=_positive_int, help="local worker processes (default: one per core)")
     parser.add_argument("--host", default="127.0.0.1", help="interface of the embedded cluster (default loopback)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), help="override the experiments' device")
-    parser.add_argument("--gpus", type=_positive_int, default=1, help="local GPU workers when --device cuda")
-    parser.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
-    _lease_option(parser)
 
 
 def _override_options(parser, grid: bool) -> None:

@@ -34,24 +34,26 @@ def connect(scheduler: str | None = None, cluster: str = "local", cluster_config
     """A distributed.Client: to `scheduler` or $DASK_SCHEDULER_ADDRESS if set, else a new cluster.
 
     The embedded LocalCluster has one single-threaded worker process per core and listens on `host`
-    (loopback unless asked otherwise). `gpus` > 0 gives each local worker a Dask resource GPU=1.
+    (loopback unless asked otherwise). `gpus` > 0 gives each local worker a Dask resource GPU=1. The client is
+    not dask's default scheduler: the cluster runs the tasks submitted to it, and lazy arrays of this process
+    (the figure pass reads the stores lazily) are computed here.
     """
     from distributed import Client, LocalCluster
 
     configure_workers()
     address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
     if address:
-        return Client(address)
+        return Client(address, set_as_default=False)
     if cluster not in CLUSTERS:
         raise ValueError(f"unknown cluster {cluster!r}: expected one of {', '.join(CLUSTERS)}")
     if cluster == "slurm":
-        return Client(slurm_cluster(cluster_config))
+        return Client(slurm_cluster(cluster_config), set_as_default=False)
     n = n_workers or (gpus if gpus > 0 else os.cpu_count() or 1)
     if dashboard_address and dashboard_address.startswith(":"):
         dashboard_address = f"{host}{dashboard_address}"
     local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host=host,
                          dashboard_address=dashboard_address, resources={"GPU": 1} if gpus > 0 else None)
-    return Client(local)
+    return Client(local, set_as_default=False)
 
 
 def slurm_cluster(config_file: str | None):

@@ -164,6 +164,13 @@ def _run(source: str, scale: str | None, overrides: dict, store: str | None, arg
 
 
 def cmd_figures(args) -> None:
+    with ClientOnDemand(args) as client:
+        _figures(args, client)
+
+
+def _figures(args, client: ClientOnDemand) -> None:
+    """Render the figures and the claims; their expensive derived data are tasks on `client`'s cluster, which
+    starts only when one is needed."""
     from grokcore import store as st
     from repro.figures.pipeline import render_all, write_claims
     from repro.figures.registry import Context
@@ -171,7 +178,7 @@ def cmd_figures(args) -> None:
     stores = _figure_stores(getattr(args, "store", None) or [])
     scale = args.scale or _stores_scale(stores)
     out_dir = args.figures_dir or ("figures/custom" if stores else "figures")
-    ctx = Context(scale=scale, results_dir=args.results_dir, data_dir=args.data_dir, stores=stores)
+    ctx = Context(scale=scale, results_dir=args.results_dir, data_dir=args.data_dir, stores=stores, client=client)
     names = args.only.split(",") if args.only else None
     if stores:
         print("stores: " + ", ".join(f"{name} = {path}" for name, path in stores.items()))
@@ -222,8 +229,8 @@ def cmd_reproduce(args) -> None:
         for exp in exps:
             store = default_store_path(exp.name, exp.scale, args.results_dir)
             run_experiment(exp, store, client=client, data_dir=args.data_dir, break_lock=args.break_lock)
-    args.only = None
-    cmd_figures(args)
+        args.only = None
+        _figures(args, client)  # on the cluster that trained
     figures = args.figures_dir or "figures"  # cmd_figures' default when no --store is given
     print(f"data: {args.data_dir}/  results: {args.results_dir}/  figures and claims: {figures}/{args.scale}/")
 

@@ -388,7 +388,7 @@ def _train_on_cluster(exp: Experiment, store_path: str, data: DataRef, client, f
                              resources=resources, key=f"{task_key(exp, s, group)}-{run_id}")
                for s, group in tasks]
     try:
-        for future in as_completed(futures):
+        for future in as_completed(futures, loop=client.loop):  # the client need not be dask's default
             tracker.cells_finished(_finished_lines(future.result()))
     except KeyboardInterrupt:
         client.cancel(futures)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import zarr
 
+from grokcore import integrity
 from grokcore import store as st
 from repro.config import load_experiment
 
@@ -25,6 +26,7 @@ def test_stretched_store_has_the_target_grid_and_copies_the_nearest_cells(tiny_c
     assert list(ds["alpha"].values) == list(target.weight_multipliers)
     assert ds.sizes["epoch"] == target.epochs and ds.sizes["checkpoint"] == len(target.checkpoint_epochs)
     assert (st.cell_status(path) == target.epochs).all()
+    assert integrity.cell_states(path).isin(["finished", "diverged"]).all()  # a figure pass can open it
     alpha = figure_memory.nearest_index(source["alpha"].values, target.weight_multipliers, log=True)[-1]
     n_seeds = source.sizes["seed"]
     np.testing.assert_array_equal(ds["theta"].isel(alpha=-1, seed=-1, checkpoint=0).values,

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import json
 
+import pytest
+import torch
+import xarray as xr
+from distributed import Client, LocalCluster, get_task_stream
+
+from repro.cluster import configure_workers
 from repro.figures import pipeline
 from repro.figures.registry import REGISTRY, Context
 
@@ -58,3 +64,34 @@ def test_write_claims_writes_markdown_and_json(tiny_context, tmp_path):
     assert [p.name for p in paths] == ["claims.md", "claims.json"]
     assert all(p.exists() and p.parent == tmp_path / "tiny" for p in paths)
     assert lines and "claims.md" in lines[0]
+
+
+EXPENSIVE = ("magnitude_pruning", "fisher_pruning", "llc", "dynamics_compressibility", "feature_dynamics")
+
+
+@pytest.fixture(scope="module")
+def client():
+    configure_workers()
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster, set_as_default=False) as client:
+        yield client
+
+
+def test_the_expensive_data_as_dask_tasks_are_exactly_the_in_process_data(tiny_context, client, tmp_path):
+    here = Context("tiny", tiny_context.results_dir, tiny_context.data_dir)
+    there = Context("tiny", tiny_context.results_dir, tiny_context.data_dir, client=lambda: client)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the tasks: a product on more threads may sum in another order
+    try:
+        with get_task_stream(client) as stream:
+            dask_report = pipeline.write_claims(there, str(tmp_path / "dask"), echo=lambda _: None)[1]
+        report = pipeline.write_claims(here, str(tmp_path / "here"), echo=lambda _: None)[1]
+    finally:
+        torch.set_num_threads(threads)
+    assert {task["key"].rsplit("-", 2)[0] for task in stream.data} == {
+        "pruning_curves", "fisher_pruning_curves", "llc_chains", "trajectory_compressibility", "correlation_dynamics"}
+    keys = [key for key in there._cache if key[0] in EXPENSIVE]
+    assert {key[0] for key in keys} == set(EXPENSIVE) and set(keys) == {k for k in here._cache if k[0] in EXPENSIVE}
+    for key in keys:
+        xr.testing.assert_identical(there._cache[key], here._cache[key])
+    assert json.loads(dask_report.read_text()) == json.loads(report.read_text())

@@ -19,7 +19,6 @@ from repro.figures.runs import (
     DEVICE,
     LinearFit,
     final_metrics,
-    final_theta,
     learned,
     linear_fit,
     seed_test_set,
@@ -63,12 +62,23 @@ def magnitude_pruning(ctx: Context, experiment: str, scheme: str = "per_layer", 
         ds = ctx.results(experiment)
         final = ds[["theta"]].isel(checkpoint=[-1])
         fractions = pruning_fractions(ctx.scale) if scheme == "per_layer" else scheme_fractions(ctx.scale)
-        per_seed = [lazy.pruning_curves(final.sel(seed=[seed]), *seed_test_set(ctx, experiment, int(seed)),
-                                        fractions, scheme, layer, device=DEVICE).compute()
-                    for seed in ds["seed"].values]
-        return xr.concat(per_seed, "seed").isel(checkpoint=0, drop=True)
+        cells = ((final.sel(seed=[seed]).compute(), *seed_test_set(ctx, experiment, int(seed)), fractions, scheme,
+                  layer) for seed in ds["seed"].values)
+        return xr.concat(ctx.map(pruning_curves, cells), "seed").isel(checkpoint=0, drop=True)
 
     return ctx.cached(("magnitude_pruning", experiment, scheme, layer), compute)
+
+
+def pruning_curves(runs: xr.Dataset, x, y, fractions: np.ndarray, scheme: str, layer: str | None) -> xr.Dataset:
+    """One task of `magnitude_pruning`: the acc/loss curves (alpha, seed, checkpoint, fraction) of the loaded θ of
+    `runs` (alpha, seed, checkpoint, param) on the test set (x, y)."""
+    return lazy.pruning_curves(runs, x, y, fractions, scheme, layer, device=DEVICE).compute()
+
+
+def trajectory_compressibility(runs: xr.Dataset, x, y, fractions: np.ndarray) -> xr.DataArray:
+    """One task of `dynamics_compressibility`: c (Eq. 5) of the loaded θ of `runs` (alpha, seed, checkpoint, param)
+    on the test set (x, y), (alpha, seed, checkpoint)."""
+    return lazy.compressibility(runs, x, y, fractions, device=DEVICE).compute()
 
 
 def curve_compressibility(curves: xr.Dataset) -> xr.DataArray:
@@ -103,28 +113,40 @@ def dynamics_compressibility(ctx: Context, experiment: str, alphas: Sequence[flo
 
     def compute():
         ds = ctx.results(experiment)
-        epochs = ds["checkpoint"].values
-        done = learned(ds.sel(alpha=list(alphas)))
+        epochs, seeds = ds["checkpoint"].values, ds["seed"].values
+        shown = learned_checkpoints(ds, alphas)
         fractions = pruning_fractions(ctx.scale, trajectory=True)
+        cells = ((ds[["theta"]].sel(alpha=[alpha], seed=[seed]).isel(checkpoint=keep).compute(),
+                  *seed_test_set(ctx, experiment, int(seed)), fractions)
+                 for (alpha, seed), (_, keep) in shown.items() if keep.size)
+        computed = iter(ctx.map(trajectory_compressibility, cells))
+        unlearned = xr.DataArray(np.empty(0), dims="checkpoint", coords={"checkpoint": epochs[:0]})
         per_alpha = []
         for alpha in alphas:
-            ok = done.sel(alpha=alpha).values
-            first = int(np.argmax(ok.any(axis=0))) if ok.any() else len(epochs) - 1
-            index = first + thin_checkpoints(epochs[first:], COMPRESSIBILITY_CHECKPOINTS)
             runs = []
-            for j, seed in enumerate(ds["seed"].values):
-                keep = index[ok[j, index]]
-                c = xr.DataArray(np.full(len(keep), np.nan), dims="checkpoint",
-                                 coords={"checkpoint": epochs[keep]})
-                if keep.size:
-                    sub = ds[["theta"]].sel(alpha=[alpha], seed=[seed]).isel(checkpoint=keep)
-                    c = lazy.compressibility(sub, *seed_test_set(ctx, experiment, int(seed)), fractions,
-                                             device=DEVICE).compute().isel(alpha=0, seed=0, drop=True)
+            for seed in seeds:
+                index, keep = shown[alpha, seed]
+                c = next(computed).isel(alpha=0, seed=0, drop=True) if keep.size else unlearned
                 runs.append(c.reindex(checkpoint=epochs[index]))
-            per_alpha.append(xr.concat(runs, xr.DataArray(ds["seed"].values, dims="seed")))
+            per_alpha.append(xr.concat(runs, xr.DataArray(seeds, dims="seed")))
         return xr.concat(per_alpha, xr.DataArray(list(alphas), dims="alpha"), join="outer")
 
     return ctx.cached(("dynamics_compressibility", experiment, tuple(alphas)), compute)
+
+
+def learned_checkpoints(ds: xr.Dataset, alphas: Sequence[float]) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
+    """{(alpha, seed): (index, keep)}: the indices of α's ~COMPRESSIBILITY_CHECKPOINTS checkpoints from the first
+    at which one of its runs has `learned`, and those of them at which run (α, seed) has."""
+    done = learned(ds.sel(alpha=list(alphas)))
+    epochs = ds["checkpoint"].values
+    shown = {}
+    for alpha in alphas:
+        ok = done.sel(alpha=alpha).values
+        first = int(np.argmax(ok.any(axis=0))) if ok.any() else len(epochs) - 1
+        index = first + thin_checkpoints(epochs[first:], COMPRESSIBILITY_CHECKPOINTS)
+        for j, seed in enumerate(ds["seed"].values):
+            shown[alpha, seed] = index, index[ok[j, index]]
+    return shown
 
 
 def fisher_pruning(ctx: Context, experiment: str, tensor: str | None = None) -> xr.Dataset:
@@ -138,21 +160,24 @@ def fisher_pruning(ctx: Context, experiment: str, tensor: str | None = None) -> 
         ds = ctx.results(experiment)
         final = ds[["theta", "fim_diag"]].isel(checkpoint=-1)
         n_points = scheme_fractions(ctx.scale).size
-        acc, loss = [], []
-        for seed in ds["seed"].values:
-            x, y = seed_test_set(ctx, experiment, int(seed))
-            run = final.sel(seed=seed).compute()
-            curves = [pruning.fisher_pruning_curve(ds.attrs["task"], theta, fim, x, y, n_points, tensor,
-                                                   device=DEVICE)
-                      for theta, fim in zip(run["theta"].values, run["fim_diag"].values, strict=True)]
-            acc.append([c.acc for c in curves])
-            loss.append([c.loss for c in curves])
+        cells = ((final.sel(seed=seed).compute(), *seed_test_set(ctx, experiment, int(seed)), n_points, tensor)
+                 for seed in ds["seed"].values)
+        acc, loss, fraction = zip(*ctx.map(fisher_pruning_curves, cells), strict=True)
         dims = ("seed", "alpha", "point")
-        coords = {"seed": ds["seed"].values, "alpha": ds["alpha"].values, "fraction": ("point", curves[0].fraction)}
+        coords = {"seed": ds["seed"].values, "alpha": ds["alpha"].values, "fraction": ("point", fraction[0])}
         return xr.Dataset({"acc": (dims, np.array(acc)), "loss": (dims, np.array(loss))},
                           coords=coords).transpose("alpha", "seed", "point")
 
     return ctx.cached(("fisher_pruning", experiment, tensor), compute)
+
+
+def fisher_pruning_curves(runs: xr.Dataset, x, y, n_points: int, tensor: str | None
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One task of `fisher_pruning`: acc and loss (alpha, point) of the loaded final θ of `runs` (alpha, param)
+    pruned by their Fisher diagonals fim_diag (alpha, param) on the test set (x, y), and the fractions (point,)."""
+    curves = [pruning.fisher_pruning_curve(runs.attrs["task"], theta, fim, x, y, n_points, tensor, device=DEVICE)
+              for theta, fim in zip(runs["theta"].values, runs["fim_diag"].values, strict=True)]
+    return np.array([c.acc for c in curves]), np.array([c.loss for c in curves]), curves[0].fraction
 
 
 def fisher_compressibility(ctx: Context, experiment: str) -> xr.DataArray:
@@ -168,17 +193,21 @@ def llc(ctx: Context, experiment: str) -> xr.DataArray:
 
     def compute():
         ds = ctx.results(experiment)
-        values = np.empty((ds.sizes["alpha"], ds.sizes["seed"]))
-        for j, seed in enumerate(ds["seed"].values):
-            data = ctx.task_data(experiment, int(seed))
-            x, y = data.x_train.to(DEVICE), data.y_train.to(DEVICE)
-            thetas = np.stack([final_theta(ctx, experiment, alpha, int(seed)) for alpha in ds["alpha"].values])
-            values[:, j] = [estimate.llc for estimate in local_learning_coefficients(
-                ds.attrs["task"], thetas, x, y, n_steps=LLC_STEPS[ctx.scale], epsilon=LLC_EPSILON, gamma=LLC_GAMMA,
-                generator=torch.Generator().manual_seed(int(seed)), device=DEVICE)]
+        cells = ((ds.attrs["task"], ds["theta"].sel(seed=seed).isel(checkpoint=-1).values,
+                  ctx.task_data(experiment, int(seed)).x_train, ctx.task_data(experiment, int(seed)).y_train,
+                  LLC_STEPS[ctx.scale], int(seed)) for seed in ds["seed"].values)
+        values = np.array(ctx.map(llc_chains, cells)).T
         return xr.DataArray(values, dims=("alpha", "seed"), coords={"alpha": ds["alpha"], "seed": ds["seed"]})
 
     return ctx.cached(("llc", experiment), compute)
+
+
+def llc_chains(task: str, thetas: np.ndarray, x, y, n_steps: int, seed: int) -> list[float]:
+    """One task of `llc`: λ̂ of the models θ (model, param) on the training set (x, y), their SGLD chains run as one
+    stacked ensemble from a generator seeded by `seed`."""
+    return [estimate.llc for estimate in local_learning_coefficients(
+        task, thetas, x.to(DEVICE), y.to(DEVICE), n_steps=n_steps, epsilon=LLC_EPSILON, gamma=LLC_GAMMA,
+        generator=torch.Generator().manual_seed(seed), device=DEVICE)]
 
 
 def compression_measures(ctx: Context, experiment: str) -> xr.Dataset:

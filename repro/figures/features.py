@@ -85,16 +85,10 @@ def feature_dynamics(ctx: Context, experiment: str, alphas: Sequence[float]) -> 
         ds = ctx.results(experiment)
         index = thin_checkpoints(ds["checkpoint"].values, FEATURE_CHECKPOINTS)
         seeds = ds["seed"].values
-        out = np.full((3, len(alphas), len(seeds), len(index), len(ising_features.LAYERS), 3), np.nan)
-        for j, seed in enumerate(seeds):
-            x, _ = seed_test_set(ctx, experiment, int(seed))
-            features, _ = seed_test_features(ctx, experiment, int(seed))
-            thetas = ds["theta"].sel(alpha=list(alphas), seed=seed).isel(checkpoint=index).values
-            for i, k in np.ndindex(thetas.shape[:2]):
-                for m, (rho, w) in enumerate(layer_correlations(thetas[i, k], x, features).values()):
-                    out[:, i, j, k, m] = (ising_features.weighted_correlation(rho, w),
-                                          ising_features.best_feature_fraction(rho),
-                                          ising_features.best_feature_share(rho, w))
+        cells = ((ds["theta"].sel(alpha=list(alphas), seed=seed).isel(checkpoint=index).values,
+                  seed_test_set(ctx, experiment, int(seed))[0], seed_test_features(ctx, experiment, int(seed))[0])
+                 for seed in seeds)
+        out = np.stack(ctx.map(correlation_dynamics, cells), axis=2)  # (measure, alpha, seed, checkpoint, ...)
         dims = ("alpha", "seed", "checkpoint", "layer", "feature")
         coords = {"alpha": list(alphas), "seed": seeds, "checkpoint": ds["checkpoint"].values[index],
                   "layer": list(ising_features.LAYERS), "feature": list(ising_features.FEATURES)}
@@ -103,6 +97,17 @@ def feature_dynamics(ctx: Context, experiment: str, alphas: Sequence[float]) -> 
         return xr.Dataset(variables, coords=coords)
 
     return ctx.cached(("feature_dynamics", experiment, tuple(alphas)), compute)
+
+
+def correlation_dynamics(thetas: np.ndarray, x, features: np.ndarray) -> np.ndarray:
+    """One task of `feature_dynamics`: ρ̄ (Eq. 6), the best-feature fraction and share of the Ising CNNs θ (alpha,
+    checkpoint, param) on inputs x with features (sample, feature): (measure, alpha, checkpoint, layer, feature)."""
+    out = np.full((3, *thetas.shape[:2], len(ising_features.LAYERS), len(ising_features.FEATURES)), np.nan)
+    for i, k in np.ndindex(thetas.shape[:2]):
+        for m, (rho, w) in enumerate(layer_correlations(thetas[i, k], x, features).values()):
+            out[:, i, k, m] = (ising_features.weighted_correlation(rho, w), ising_features.best_feature_fraction(rho),
+                               ising_features.best_feature_share(rho, w))
+    return out
 
 
 def ipr_dynamics(ctx: Context, experiment: str, alphas: Sequence[float], side: str = "output") -> xr.DataArray:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,9 @@ class Context:
     results_dir: str = st.RESULTS_DIR
     data_dir: str = "data"
     stores: dict[str, str] = field(default_factory=dict)  # experiment -> a user's store, replacing results_dir
+    # Called for a Dask client the first time `map` has cells to compute (repro.commands.ClientOnDemand starts a
+    # cluster only then); None: everything is computed in this process.
+    client: Callable[[], Any] | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     def cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
@@ -66,6 +70,21 @@ class Context:
         if key not in self._cache:
             self._cache[key] = compute()
         return self._cache[key]
+
+    def map(self, fn: Callable, cells: Iterable[tuple]) -> list:
+        """[fn(*cell) for cell in cells]: in this process, or with a client as one Dask task per cell, all of them
+        submitted at once so that every worker has work. fn is a module-level function of arrays (θ, test data),
+        never of the Context, so that a task carries only what it needs. Each cell is read from `cells` (a
+        generator can load them one at a time) and let go once computed here or sent to a worker."""
+        if self.client is None:
+            return [fn(*cell) for cell in cells]
+        client = self.client()
+        # each cell travels as data, not inside the task graph, and only one is held here at a time
+        data = [client.scatter([cell], hash=False)[0] for cell in cells]
+        # readable on the dashboard, and unique per call: a key the client still holds would return its old result
+        tag = uuid.uuid4().hex[:8]
+        keys = [f"{fn.__name__}-{tag}-{i}" for i in range(len(data))]
+        return client.gather(client.map(in_task, [fn] * len(data), data, key=keys))
 
     def forget(self, key: tuple) -> None:
         """Drop the value stored under `key` (if any), so that the next `cached` computes it afresh."""
@@ -144,6 +163,17 @@ class Context:
                                  f"{self.data_dir}/: run `repro run {experiment} --scale {self.scale} --data-dir "
                                  f"{self.data_dir}` (it reuses finished runs and generates the data)")
         return str(path)
+
+
+def in_task(fn: Callable, cell: tuple) -> Any:
+    """fn(*cell) as a Dask task: on one torch thread, as training tasks are (repro.grid.train_cells), and with any
+    nested dask computation done in the task rather than submitted to the cluster."""
+    import dask
+    import torch
+
+    torch.set_num_threads(1)
+    with dask.config.set(scheduler="synchronous"):
+        return fn(*cell)
 
 
 def git_revision() -> str:
