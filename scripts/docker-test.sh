@@ -90,15 +90,18 @@ compose_stage() {
         || { tail -20 "$LOGDIR/compose.log"; fail "compose up"; }
     "${dc[@]}" run --rm runner >>"$LOGDIR/compose.log" 2>&1 || { tail -30 "$LOGDIR/compose.log"; fail "compose runner"; }
     t_compose=$(seconds "$t")
-    # From the scheduler: which training tasks (keys <experiment>-seed<s>-a<i>-<run>) each worker computed.
+    # From the scheduler: the training tasks (keys <experiment>-seed<s>-a<i>-<run>) each worker computed; the
+    # figure pass's tasks run there too.
     "${dc[@]}" exec -T scheduler python -c '
+import re
 from distributed import Client
 
 with Client("tcp://localhost:8786", timeout=30) as client:
     done = client.run(lambda dask_worker: sorted({e[0] for e in dask_worker.state.log if e[1] == "put-in-memory"}))
-print("\n".join(f"{worker}: {len(keys)} tasks, e.g. {keys[:2]}" for worker, keys in done.items()))
-assert len(done) == 2 and all(done.values()), done
-assert all("-seed" in key for keys in done.values() for key in keys), done
+training = {worker: [key for key in keys if re.search(r"-seed\d+-a\d+-", key)] for worker, keys in done.items()}
+print("\n".join(f"{worker}: {len(training[worker])} training tasks, e.g. {training[worker][:2]}, and "
+                f"{len(keys) - len(training[worker])} other tasks (the figure pass)" for worker, keys in done.items()))
+assert len(training) == 2 and all(training.values()), done
 ' || fail "the workers did not run the training tasks"
     "${dc[@]}" run --rm --no-deps runner bash -c 'for s in results/*-tiny.zarr; do repro status "$s"; done' \
         >"$LOGDIR/status.log" 2>&1 || { cat "$LOGDIR/status.log"; fail "repro status"; }
