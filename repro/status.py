@@ -36,28 +36,29 @@ def cell_state(done: int, epochs: int, last_write: float, interval: float, now: 
 
 
 def status_lines(path: str, now: float | None = None, check_chunks: bool = True) -> list[str]:
-    """The report of `repro status`: a line per cell and a line for the grid. A cell that diverged or
-    lost chunks (`grokcore.integrity.cell_states`; `check_chunks` False skips listing the chunks) is shown as
-    such."""
+    """The report of `repro status`: a line per cell and a line for the grid. A finished cell that diverged,
+    and a cell that lost chunks (`grokcore.integrity.damaged_cells`; `check_chunks` False skips listing the
+    chunks), is shown as such (the states of `grokcore.integrity.cell_states`)."""
     now = time.time() if now is None else now
     attrs = st.read_attrs(path)
     epochs = attrs["config"]["epochs"]
     done, times = st.cell_status(path), st.checkpoint_times(path)
-    integrity_states, diverged = integrity.cell_states(path, check_chunks), st.diverged_epochs(path)
+    diverged = st.diverged_epochs(path).values
+    damaged = set(integrity.damaged_cells(path)) if check_chunks else set()
     checkpoints = times["checkpoint"].values
     lines = [f"{path}: {attrs.get('experiment')} ({attrs.get('scale')}), {epochs} epochs per cell"]
     counts, throughput, remaining = {}, 0.0, 0
-    for alpha in done["alpha"].values:
-        for seed in done["seed"].values:
-            d = int(done.sel(alpha=alpha, seed=seed))
-            cell_times = times.sel(alpha=alpha, seed=seed).values
+    for a, alpha in enumerate(done["alpha"].values):
+        for s, seed in enumerate(done["seed"].values):
+            d = int(done.values[a, s])
+            cell_times = times.values[a, s]
             rate, interval = cell_rate(checkpoints, cell_times)
             state = cell_state(d, epochs, np.nanmax(cell_times, initial=-np.inf), interval, now)
-            damage, detail = str(integrity_states.sel(alpha=alpha, seed=seed).item()), ""
-            if damage == "diverged":
-                state, detail = damage, f" at epoch {int(diverged.sel(alpha=alpha, seed=seed))}"
-            elif damage == "damaged":
-                state, detail, d = damage, " (chunks missing; `repro run` trains it again)", 0
+            detail = ""
+            if (a, s) in damaged:
+                state, detail, d = "damaged", " (chunks missing; `repro run` trains it again)", 0
+            elif state == "finished" and diverged[a, s] >= 0:
+                state, detail = "diverged", f" at epoch {int(diverged[a, s])}"
             counts[state] = counts.get(state, 0) + 1
             remaining += epochs - max(d, 0)
             text = (f"  α = {alpha:<8g} seed {seed:<3d} {max(d, 0):>{len(str(epochs))}d}/{epochs} epochs  "
