@@ -59,6 +59,7 @@ test: $(STAMP)  ## run the test suite (installs the pinned environment first)
 
 bench: $(STAMP)  ## speed vs plain one-model-at-a-time loops, as ratios, and the extrapolated full-scale cost
 	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/denormal_speed.py
 	$(PY) benchmarks/grid_speed.py
 	$(PY) benchmarks/pruning_speed.py
 	$(PY) benchmarks/full_cost.py

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from grokcore.ensemble import StackedNet, two_hot_tokens
 from grokcore.models import check_task, init_theta
+from grokcore.numerics import flush_denormals
 from grokcore.seeds import RunSeeds
 
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
@@ -143,10 +144,11 @@ class EnsembleTrainer:
             if bar is not False:
                 bar.update(epoch - self.epoch)
             self.epoch = epoch
-        while self.epoch < epoch:
-            self._train_epoch()
-            if bar is not False:
-                bar.update(1)
+        with flush_denormals():
+            while self.epoch < epoch:
+                self._train_epoch()
+                if bar is not False:
+                    bar.update(1)
         if own_bar:
             bar.close()
 

@@ -97,9 +97,12 @@ def train_cells(exp: Experiment, store_path: str, data: DataRef, seed_index: int
     import dask
     import torch
 
+    from grokcore.numerics import flush_denormals
+
     torch.set_num_threads(1)
     reporter = TaskReporter(report_to, task_key(exp, seed_index, alpha_indices), len(alpha_indices), report_every)
-    with dask.config.set(scheduler="synchronous"):  # never submit nested work to the cluster from a task
+    # never submit nested work to the cluster from a task; Fisher diagonals and writes also skip denormals
+    with dask.config.set(scheduler="synchronous"), flush_denormals():
         return _train_cells(exp, store_path, data, seed_index, alpha_indices, reporter, fence)
 
 

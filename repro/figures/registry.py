@@ -16,6 +16,7 @@ import xarray as xr  # noqa: E402
 
 from grokcore import integrity  # noqa: E402
 from grokcore import store as st  # noqa: E402
+from grokcore.numerics import flush_denormals  # noqa: E402
 
 FIGURES_DIR = "figures"
 
@@ -77,7 +78,8 @@ class Context:
         never of the Context, so that a task carries only what it needs. Each cell is read from `cells` (a
         generator can load them one at a time) and let go once computed here or sent to a worker."""
         if self.client is None:
-            return [fn(*cell) for cell in cells]
+            with flush_denormals():  # as in a task (in_task): the same numbers either way
+                return [fn(*cell) for cell in cells]
         client = self.client()
         # each cell travels as data, not inside the task graph, and only one is held here at a time
         data = [client.scatter([cell], hash=False)[0] for cell in cells]
@@ -166,13 +168,14 @@ class Context:
 
 
 def in_task(fn: Callable, cell: tuple) -> Any:
-    """fn(*cell) as a Dask task: on one torch thread, as training tasks are (repro.grid.train_cells), and with any
-    nested dask computation done in the task rather than submitted to the cluster."""
+    """fn(*cell) as a Dask task: on one torch thread with denormals flushed, as training tasks are
+    (repro.grid.train_cells), and with any nested dask computation done in the task rather than submitted to the
+    cluster."""
     import dask
     import torch
 
     torch.set_num_threads(1)
-    with dask.config.set(scheduler="synchronous"):
+    with dask.config.set(scheduler="synchronous"), flush_denormals():
         return fn(*cell)
 
 

@@ -1,0 +1,45 @@
+import threading
+
+import pytest
+import torch
+
+from grokcore.numerics import flush_denormals
+
+DENORMAL = 1e-40  # below float32's smallest normal number, 1.18e-38
+
+
+def halved(value: float) -> float:
+    return (torch.tensor([value], dtype=torch.float32) / 2).item()
+
+
+def test_denormals_are_flushed_inside_and_kept_after():
+    assert halved(DENORMAL) != 0
+    with flush_denormals():
+        assert halved(DENORMAL) == 0
+        assert halved(1.0) == 0.5
+    assert halved(DENORMAL) != 0
+
+
+def test_a_nested_use_leaves_the_outer_one_on():
+    with flush_denormals():
+        with flush_denormals():
+            pass
+        assert halved(DENORMAL) == 0
+    assert halved(DENORMAL) != 0
+
+
+def test_an_exception_still_restores_the_default():
+    with pytest.raises(RuntimeError), flush_denormals():
+        raise RuntimeError("boom")
+    assert halved(DENORMAL) != 0
+
+
+def test_the_setting_belongs_to_the_calling_thread():
+    """A thread that was already running (like torch's intra-op pool) keeps its own setting."""
+    go, seen = threading.Event(), []
+    other = threading.Thread(target=lambda: (go.wait(), seen.append(halved(DENORMAL))))
+    other.start()
+    with flush_denormals():
+        go.set()
+        other.join()
+    assert seen[0] != 0
