@@ -85,12 +85,41 @@ def test_closed_form_matches_definition_small_mlp(variant):
     np.testing.assert_allclose(fim_diag(model, x, variant), expected, rtol=1e-5, atol=1e-9)
 
 
+@pytest.mark.parametrize("method", ["per_sample", "nngeometry"])
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_ising_nngeometry_matches_definition(variant):
+def test_ising_fisher_matches_definition(variant, method):
     model, x = _model("ising", 1.0), _spins(6)
-    fisher = fim_diag(model, x, variant)
+    fisher = fim_diag(model, x, variant, method=method)
     assert fisher.dtype == np.float32 and fisher.shape == (n_params("ising"),)
     np.testing.assert_allclose(fisher, _per_sample_fisher(model, x, variant), rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("alpha", [0.3, 1.0, 3.0])
+def test_ising_per_sample_matches_nngeometry(variant, alpha, monkeypatch):
+    """Over more samples than one batch of each, so that the batches' sums are added (at larger α the softmax
+    saturates and Eq. 14 vanishes: test_saturated_classif_logits_is_finite_and_zero)."""
+    monkeypatch.setattr("grokcore.fisher.FISHER_BATCH_SIZE", 32)
+    model, x = _model("ising", alpha, seed=3), _spins(70, seed=4)
+    ours = fim_diag(model, x, variant, method="per_sample")
+    reference = fim_diag(model, x, variant, method="nngeometry")
+    np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-5 * reference.max())
+    assert ours.max() > 0
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_per_sample_matches_the_modadd_closed_form(variant):
+    model, x = _model("modadd", 1.0), _modadd_inputs(24)
+    np.testing.assert_allclose(fim_diag(model, x, variant, method="per_sample"),
+                               fim_diag(model, x, variant, method="closed_form"), rtol=1e-4, atol=1e-9)
+
+
+@pytest.mark.parametrize("model", [nn.Sequential(nn.Linear(4, 3), nn.LayerNorm(3)),
+                                   nn.Sequential(nn.Conv2d(2, 2, 3, groups=2), nn.Flatten())])
+def test_per_sample_rejects_layers_it_cannot_split_by_sample(model):
+    with pytest.raises(ValueError, match="Linear and ungrouped Conv2d"):
+        fim_diag(model, torch.randn(3, 2, 4, 4) if isinstance(model[0], nn.Conv2d) else torch.randn(3, 4),
+                 method="per_sample")
 
 
 @pytest.mark.parametrize(("task", "x"), [("ising", _spins(16)), ("modadd", _modadd_inputs(16))])
@@ -114,7 +143,8 @@ def test_linear_model_analytic(variant):
     np.testing.assert_allclose(fim_diag(model, x, variant), expected.numpy(), rtol=1e-5)
 
 
-SATURATED = [("modadd", 300.0, "closed_form"), ("modadd", 300.0, "nngeometry"), ("ising", 30.0, "nngeometry")]
+SATURATED = [("modadd", 300.0, "closed_form"), ("modadd", 300.0, "nngeometry"), ("ising", 30.0, "nngeometry"),
+             ("ising", 30.0, "per_sample")]
 
 
 @pytest.mark.parametrize(("task", "alpha", "method"), SATURATED)
@@ -130,7 +160,7 @@ def test_saturated_classif_logits_is_finite_and_zero(task, alpha, method):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("method", ["closed_form", "nngeometry"])
+@pytest.mark.parametrize("method", ["closed_form", "nngeometry", "per_sample"])
 def test_modadd_zero_pattern_of_unseen_tokens(variant, method):
     """With 16 pairs only the input columns of tokens that appear get gradient, hence non-zero Fisher."""
     a, b = torch.arange(16), torch.arange(16) + 50
