@@ -23,7 +23,8 @@ EPOCHS = np.arange(0, 101, 5, dtype=float)
     (-np.clip((EPOCHS - 10) / 50, 0, 1), -45 / 50),
 ])
 def test_plateau_progress(measure, expected):
-    assert claims_development.plateau_progress(EPOCHS, measure, *runs.plateau(ACC_EPOCHS, TRAIN, TEST)) == pytest.approx(expected)
+    progress = claims_development.plateau_progress(EPOCHS, measure, *runs.plateau(ACC_EPOCHS, TRAIN, TEST))
+    assert progress == pytest.approx(expected)
 
 
 def test_plateau_progress_is_nan_without_a_plateau():

@@ -85,7 +85,7 @@ def wall_snapshots(ctx: Context, n: int = 8) -> xr.Dataset:
     def compute():
         index, _ = domain_walls(ctx, n)
         source = ising_source(ctx, ISING)
-        return source[["spins", "temperature", "magnetization", "energy"]].isel(sample=index).rename(sample="wall")
+        return source[["spins", "temperature", "magnetization", "energy"]].isel(snapshot=index).rename(snapshot="wall")
 
     return ctx.cached(("wall_snapshots", ISING, n), compute)
 
