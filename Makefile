@@ -50,10 +50,12 @@ reproduce: $(STAMP)  ## Ising data, every experiment, every figure and the claim
 
 # What `make figures` draws from: the results stores of SCALE where there are any, else the reference results
 # in reference/SCALE/ where those exist (no training, no stores); FROM=results or FROM=reference forces one.
-FROM ?= $(if $(wildcard results/*-$(SCALE).zarr),results,$(if $(wildcard reference/$(SCALE)/*.zarr.zip),reference,results))
+RESULTS_DIR ?= results
+REFERENCE_DIR ?= reference
+FROM ?= $(if $(wildcard $(RESULTS_DIR)/*-$(SCALE).zarr),results,$(if $(wildcard $(REFERENCE_DIR)/$(SCALE)/*.zarr.zip),reference,results))
 
 figures: $(STAMP)  ## re-render every figure and the claims report from the stores, else reference/SCALE/ (SCALE=quick|full, FROM=results|reference)
-	$(VENV)/bin/repro figures --scale $(SCALE) $(if $(filter reference,$(FROM)),--reference)
+	$(VENV)/bin/repro figures --scale $(SCALE) $(if $(filter reference,$(FROM)),--reference $(REFERENCE_DIR),--results-dir $(RESULTS_DIR))
 
 reference: $(STAMP)  ## draw the figures from the finished stores, ship them in reference/SCALE/ with the reduced stores (SCALE=quick|full)
 	$(VENV)/bin/repro reference --scale $(SCALE)
