@@ -51,7 +51,9 @@ def write_reference(ds: xr.Dataset, path: str | os.PathLike, recorded: dict | No
         with zipfile.ZipFile(partial, "w") as archive:
             for file in sorted((Path(folder) / "store").rglob("*")):
                 if file.is_file():
-                    archive.write(file, file.relative_to(Path(folder) / "store").as_posix())
+                    # the JSON metadata deflates several-fold; the chunks are zstd-compressed already
+                    packing = zipfile.ZIP_DEFLATED if file.name == "zarr.json" else zipfile.ZIP_STORED
+                    archive.write(file, file.relative_to(Path(folder) / "store").as_posix(), compress_type=packing)
         partial.replace(path)
     return path
 
