@@ -64,13 +64,13 @@ def final_metrics(ctx: Context, experiment: str) -> xr.Dataset:
 
 def seed_mean_curve(ctx: Context, experiment: str, name: str, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """Epochs completed (n,) and the seed mean of metric `name` (n,) of α as the figures draw it: unevaluated
-    epochs dropped, at most ~CURVE_POINTS epochs (`log_sample`), values in float32. Numbers judged by the claims
-    (transition epochs, t_test) come from the full curve, never from this one."""
+    epochs dropped, at most ~CURVE_POINTS epochs (`log_sample`), epochs in int32 and values in float32. Numbers
+    judged by the claims (transition epochs, t_test) come from the full curve, never from this one."""
 
     def compute():
         epochs, values = full_seed_mean(ctx.results(experiment), name, alpha)
         keep = log_sample(len(epochs))
-        return epochs[keep], values[keep].astype(np.float32)
+        return epochs[keep].astype(np.int32), values[keep].astype(np.float32)
 
     return ctx.cached(("seed_mean_curve", experiment, name, alpha), compute)
 
