@@ -48,11 +48,17 @@ $(STAMP): $(LOCKED) pyproject.toml
 reproduce: $(STAMP)  ## Ising data, every experiment, every figure and the claims report (SCALE=quick|full)
 	$(VENV)/bin/repro reproduce --scale $(SCALE)
 
-figures: $(STAMP)  ## re-render every figure and the claims report from existing stores (SCALE=quick|full)
-	$(VENV)/bin/repro figures --scale $(SCALE)
+# What `make figures` draws from: the results stores of SCALE where there are any, else the reference results
+# in reference/SCALE/ where those exist (no training, no stores); FROM=results or FROM=reference forces one.
+RESULTS_DIR ?= results
+REFERENCE_DIR ?= reference
+FROM ?= $(if $(wildcard $(RESULTS_DIR)/*-$(SCALE).zarr),results,$(if $(wildcard $(REFERENCE_DIR)/$(SCALE)/*.zarr.zip),reference,results))
 
-reference: $(STAMP)  ## reduce the finished stores, draw the figures, ship both in reference/SCALE/ (SCALE=quick|full)
-	$(VENV)/bin/repro reference --scale $(SCALE) --draw
+figures: $(STAMP)  ## re-render every figure and the claims report from the stores, else reference/SCALE/ (SCALE=quick|full, FROM=results|reference)
+	$(VENV)/bin/repro figures --scale $(SCALE) $(if $(filter reference,$(FROM)),--reference $(REFERENCE_DIR),--results-dir $(RESULTS_DIR))
+
+reference: $(STAMP)  ## draw the figures from the finished stores, ship them in reference/SCALE/ with the reduced stores (SCALE=quick|full)
+	$(VENV)/bin/repro reference --scale $(SCALE)
 
 test: $(STAMP)  ## run the test suite (installs the pinned environment first)
 	$(PY) -m pytest -q

@@ -1,6 +1,8 @@
 """The reference results shipped with the artifact: one reduced store per experiment and scale, a Zarr zip file.
 
-`repro reference` writes them (repro.reference reduces a results store); `open_reference` reads them back.
+`repro reference` writes them (repro.reference reduces a results store); `open_reference` reads them back. Beside
+the reduced Dataset, a file holds in its group `recorded` the figure pass's derived values of the experiment
+(grokcore.reference_codec), from which `repro figures --reference` draws without the results stores.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from pathlib import Path
 import xarray as xr
 import zarr
 
+from grokcore.reference_codec import read_values, write_values
+
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"  # the repository's reference/
 REFERENCE_ENV = "GROKCORE_REFERENCE"  # overrides REFERENCE_DIR
 SUFFIX = ".zarr.zip"
+RECORDED = "recorded"  # the group of the figure pass's derived values
 
 
 def reference_folder(scale: str = "full", reference_dir: str | os.PathLike | None = None) -> Path:
@@ -29,8 +34,9 @@ def reference_path(experiment: str, scale: str = "full", reference_dir: str | os
     return reference_folder(scale, reference_dir) / f"{experiment}{SUFFIX}"
 
 
-def write_reference(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write a reduced Dataset as one Zarr zip file (replacing an older one): a single file that git keeps."""
+def write_reference(ds: xr.Dataset, path: str | os.PathLike, recorded: dict | None = None) -> Path:
+    """Write a reduced Dataset, and the figure pass's derived values `recorded` ({cache key: value}) in its group
+    RECORDED, as one Zarr zip file (replacing an older one): a single file that git keeps."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Zarr v3 specifies variable-length strings only: fixed-width ones (numpy "U") are stored as objects
@@ -39,11 +45,15 @@ def write_reference(ds: xr.Dataset, path: str | os.PathLike) -> Path:
         # xarray rewrites zarr.json while writing, which a ZipStore would keep as duplicate entries: the store
         # is written as a folder and zipped afterwards
         ds.to_zarr(Path(folder) / "store", zarr_format=3, consolidated=False)
+        if recorded:
+            write_values(zarr.open_group(Path(folder) / "store", mode="a").create_group(RECORDED), recorded)
         partial = Path(folder) / path.name
         with zipfile.ZipFile(partial, "w") as archive:
             for file in sorted((Path(folder) / "store").rglob("*")):
                 if file.is_file():
-                    archive.write(file, file.relative_to(Path(folder) / "store").as_posix())
+                    # the JSON metadata deflates several-fold; the chunks are zstd-compressed already
+                    packing = zipfile.ZIP_DEFLATED if file.name == "zarr.json" else zipfile.ZIP_STORED
+                    archive.write(file, file.relative_to(Path(folder) / "store").as_posix(), compress_type=packing)
         partial.replace(path)
     return path
 
@@ -58,3 +68,10 @@ def open_reference(experiment: str, scale: str = "full", reference_dir: str | os
         raise FileNotFoundError(f"no reference results for {experiment} at scale {scale!r}: {path} does not exist")
     with zarr.storage.ZipStore(path, mode="r") as store:
         return xr.open_zarr(store, zarr_format=3, consolidated=False).load()
+
+
+def read_recorded(path: str | os.PathLike) -> dict:
+    """The figure pass's derived values {cache key: value} recorded in a reference file ({} if it has none)."""
+    with zarr.storage.ZipStore(path, mode="r") as store:
+        root = zarr.open_group(store, mode="r", zarr_format=3)
+        return read_values(root[RECORDED]) if RECORDED in root else {}

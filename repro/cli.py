@@ -124,13 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
     _grid_options(run)
     run.set_defaults(func=cmd_run)
 
-    figures = sub.add_parser("figures", help="render the figures and the claims report from existing stores")
+    figures = sub.add_parser("figures", help="render the figures and the claims report from existing stores "
+                                 "(or, with --reference, from the reference results)")
     figures.add_argument("--only", help="comma-separated figure names, e.g. fig02,fig05 (default: all + claims)")
     figures.add_argument("--store", action="append", metavar="[EXPERIMENT=]PATH",
                          help="draw from this store instead of results/ (repeatable); EXPERIMENT names the "
                          "paper experiment it stands for (default: the one it was derived from)")
     figures.add_argument("--scale", choices=SCALES, help="figure settings (default quick, or the stores' scale)")
     figures.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
+    figures.add_argument("--reference", nargs="?", const="", metavar="DIR",
+                         help="draw from the reference results in DIR/<scale>/ instead of the results stores: no "
+                         "store, data or training needed (DIR default: $GROKCORE_REFERENCE, else the repository's "
+                         "reference/)")
     _figure_options(figures)
     _cluster_options(figures)  # the pruning curves, Fisher pruning and LLC chains run as tasks on the cluster
     figures.set_defaults(func=cmd_figures)
@@ -141,15 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
     _figure_options(reproduce)
     reproduce.set_defaults(func=cmd_reproduce)
 
-    reference = sub.add_parser("reference", help="reduce a scale's finished stores into reference/<scale>/, "
-                               "beside its figures, Table 1 and claims")
+    reference = sub.add_parser("reference", help="draw a scale's figures, Table 1 and claims from its finished "
+                               "stores and ship them in reference/<scale>/ with the reduced stores and what the "
+                               "figures read")
     reference.add_argument("--scale", choices=SCALES, required=True)
     reference.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
     reference.add_argument("--results-dir", default=RESULTS_DIR, help="where results stores live (default results/)")
-    reference.add_argument("--figures-dir", default="figures", help="where the figures to ship are (default figures/)")
+    reference.add_argument("--figures-dir", default="figures", help="where the figures are drawn before they are "
+                           "shipped (default figures/)")
     reference.add_argument("--only", help="comma-separated experiments to reduce, e.g. ising-main (default: all)")
-    reference.add_argument("--draw", action="store_true", help="draw the figures and claims of the scale from the "
-                           "reduced numbers first (one figure pass instead of two)")
     _reference_option(reference)
     reference.set_defaults(func=cmd_reference)
 

@@ -178,10 +178,14 @@ def _figures(args, client: ClientOnDemand) -> None:
     stores = _figure_stores(getattr(args, "store", None) or [])
     scale = args.scale or _stores_scale(stores)
     out_dir = args.figures_dir or ("figures/custom" if stores else "figures")
-    ctx = Context(scale=scale, results_dir=args.results_dir, data_dir=args.data_dir, stores=stores, client=client)
+    reference = _figure_reference(args, scale, stores)
+    ctx = Context(scale=scale, results_dir=args.results_dir, data_dir=args.data_dir, stores=stores, client=client,
+                  reference_dir=reference)
     names = args.only.split(",") if args.only else None
     if stores:
         print("stores: " + ", ".join(f"{name} = {path}" for name, path in stores.items()))
+    elif reference is not None:
+        print(f"drawing from the reference results in {Path(reference) / scale}/ (no results stores are read)")
     elif names is None and not any(ctx.store_path(name) and st.store_exists(ctx.store_path(name))
                                    for name in experiment_names()):
         raise UsageError(f"nothing to draw: no results stores of scale {scale!r} in {args.results_dir}/; "
@@ -189,6 +193,22 @@ def _figures(args, client: ClientOnDemand) -> None:
     render_all(ctx, names=names, out_dir=out_dir)
     if names is None:
         write_claims(ctx, out_dir=out_dir)
+
+
+def _figure_reference(args, scale: str, stores: dict[str, str]) -> str | None:
+    """The reference folder (holding <scale>/) that --reference [DIR] draws from, None without it; a usage error
+    with --store or where it holds no reference results of the scale."""
+    from grokcore.reference_store import SUFFIX, reference_folder
+
+    if getattr(args, "reference", None) is None:
+        return None
+    if stores:
+        raise UsageError("--reference and --store: draw from one or the other")
+    folder = reference_folder(scale, args.reference or None)
+    if not list(folder.glob(f"*{SUFFIX}")):
+        raise UsageError(f"nothing to draw: no reference results of scale {scale!r} in {folder}/; write them with "
+                         f"`repro reference --scale {scale}`")
+    return str(folder.parent)
 
 
 def _figure_stores(specs: list[str]) -> dict[str, str]:
@@ -274,7 +294,9 @@ def cmd_verify(args) -> None:
 
 def cmd_reference(args) -> None:
     """Reduce every finished store of a scale (or those --only names) into <reference-dir>/<scale>/, beside that
-    scale's figures, Table 1, claims and a provenance file; --draw draws those first from the same numbers."""
+    scale's figures, Table 1, claims and a provenance file. The figures and claims are drawn first, and each
+    reference file records the derived values that pass read, so that `repro figures --reference` draws them again
+    without the stores; reducing reuses the pass's numbers (no second pruning or LLC pass)."""
     from grokcore.reference_store import reference_folder, reference_path, write_reference
     from repro.figures.pipeline import render_all, write_claims
     from repro.figures.registry import Context, MissingResults
@@ -286,27 +308,26 @@ def cmd_reference(args) -> None:
         raise UsageError(f"--only {args.only}: {', '.join(unknown)} is none of the paper's experiments "
                          f"({', '.join(experiment_names())})")
     ctx = Context(scale=args.scale, results_dir=args.results_dir, data_dir=args.data_dir)
-    reduced = {}
+    finished = []
     for name in names:
         try:
-            reduced[name] = reduce_experiment(ctx, name)
+            ctx.results(name)
+            finished.append(name)
         except MissingResults as err:
             print(f"skipped {name}: {err}")
-    if not reduced:
+    if not finished:
         raise UsageError(f"nothing to reduce: no finished results store of scale {args.scale!r} in "
                          f"{args.results_dir}/; run `repro reproduce --scale {args.scale}`")
-    written = [write_reference(ds, reference_path(name, args.scale, args.reference_dir))
-               for name, ds in reduced.items()]
+    render_all(ctx, out_dir=args.figures_dir, strict=False)
+    write_claims(ctx, out_dir=args.figures_dir)
+    recorded = {name: ctx.derived(name) for name in finished}  # before reducing adds what no figure reads
+    written = [write_reference(reduce_experiment(ctx, name), reference_path(name, args.scale, args.reference_dir),
+                               recorded[name]) for name in finished]
     for path in written:
         print(f"reference: {path} ({path.stat().st_size / 1e3:.0f} kB)")
     folder = reference_folder(args.scale, args.reference_dir)
-    if args.draw:  # the context holds the reduced numbers: the figures cost no second pruning or LLC pass
-        render_all(ctx, out_dir=args.figures_dir, strict=False)
-        write_claims(ctx, out_dir=args.figures_dir)
     figures = Path(args.figures_dir) / args.scale
     copied = copy_figures(figures, folder)
-    if not copied:
-        print(f"no figures in {figures}/ to copy: run `repro figures --scale {args.scale}`, then this again")
     (folder / "provenance.txt").write_text(provenance_text(args.scale, written + copied))
     print(f"{len(copied)} figure and claims files copied from {figures}/; provenance: {folder / 'provenance.txt'}")
 

@@ -8,8 +8,9 @@ is read through the figures' cached functions, so a reference holds the figures'
 
 Size at full scale (float32, before compression): Ising 80 runs × 501 checkpoints × 4 metrics ≈ 0.64 MB; the
 dynamics grid 20 runs × 551 checkpoints × 5 (metrics and IPR) ≈ 0.22 MB; each other mod-add grid 110 runs × 11
-checkpoints × 4 metrics ≈ 19 kB; the per-run measures a few dozen values per run. Under 1 MB for the five
-experiments, plus ~1 kB of metadata per variable (a tiny reference file is ~25 kB, nearly all metadata).
+checkpoints × 4 metrics ≈ 19 kB; the per-run measures a few dozen values per run. The reference file also
+records the figure pass's derived values (`repro reference`), which are most of its size (README, "Reference
+results").
 """
 
 from __future__ import annotations

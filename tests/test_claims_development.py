@@ -7,7 +7,7 @@ import pytest
 import synthetic as syn
 import xarray as xr
 
-from repro.figures import claims_development
+from repro.figures import claims_development, runs
 
 ISING, DYN = syn.ISING, "modadd-dynamics"
 UP = np.linspace(0.0, 1.0, 100)
@@ -23,12 +23,13 @@ EPOCHS = np.arange(0, 101, 5, dtype=float)
     (-np.clip((EPOCHS - 10) / 50, 0, 1), -45 / 50),
 ])
 def test_plateau_progress(measure, expected):
-    assert claims_development.plateau_progress(EPOCHS, measure, ACC_EPOCHS, TRAIN, TEST) == pytest.approx(expected)
+    progress = claims_development.plateau_progress(EPOCHS, measure, *runs.plateau(ACC_EPOCHS, TRAIN, TEST))
+    assert progress == pytest.approx(expected)
 
 
 def test_plateau_progress_is_nan_without_a_plateau():
     test = np.where(ACC_EPOCHS >= 10, 0.95, 0.1)  # the test accuracy jumps together with the train accuracy
-    assert np.isnan(claims_development.plateau_progress(EPOCHS, EPOCHS, ACC_EPOCHS, TRAIN, test))
+    assert np.isnan(claims_development.plateau_progress(EPOCHS, EPOCHS, *runs.plateau(ACC_EPOCHS, TRAIN, test)))
 
 
 def dynamics(experiment, grok, learn, key=None):

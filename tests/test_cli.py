@@ -334,23 +334,38 @@ def test_read_only_stores_are_read_and_never_written(capsys, tmp_path, tiny_cont
     assert {p: v for p, v in files(tmp_path).items() if "figures" not in p.parts} == before
 
 
-def test_reference_reduces_the_stores_and_ships_the_figures_beside_them(capsys, tiny_context, tmp_path):
-    figures = tmp_path / "figures" / "tiny"
-    figures.mkdir(parents=True)
-    for name in ("fig02.png", "fig02.txt", "table1.md", "claims.md", "claims.json", "fig02.pdf"):
-        (figures / name).write_text(name)
+def test_figures_drawn_from_the_reference_are_those_drawn_from_the_stores(capsys, tiny_context, tmp_path):
+    drawn, reference = tmp_path / "drawn", tmp_path / "reference"
     code, out, err = run_cli(capsys, "reference", "--scale", "tiny", "--results-dir", tiny_context.results_dir,
-                             "--data-dir", tiny_context.data_dir, "--figures-dir", str(tmp_path / "figures"),
-                             "--reference-dir", str(tmp_path / "reference"))
+                             "--data-dir", tiny_context.data_dir, "--figures-dir", str(drawn / "stores"),
+                             "--reference-dir", str(reference))
     assert code == 0, err
-    folder = tmp_path / "reference" / "tiny"
+    folder = reference / "tiny"
     shipped = {path.name for path in folder.iterdir()}
     assert {f"{name}.zarr.zip" for name in experiment_names()} <= shipped
     assert {"fig02.png", "fig02.txt", "table1.md", "claims.md", "claims.json", "provenance.txt"} <= shipped
     assert "fig02.pdf" not in shipped
     provenance = (folder / "provenance.txt").read_text()
     assert all(key in provenance for key in ("git_revision:", "lock_sha256:", "created:", "machine:"))
-    assert "5 figure and claims files copied" in out
+    # no stores and no data: everything comes from the reference files
+    code, out, err = run_cli(capsys, "figures", "--scale", "tiny", "--reference", str(reference),
+                             "--results-dir", str(tmp_path / "no-results"), "--data-dir", str(tmp_path / "no-data"),
+                             "--figures-dir", str(drawn / "reference"))
+    assert code == 0, err
+    assert f"drawing from the reference results in {folder}/" in out and "skipped" not in out
+    stores, again = drawn / "stores" / "tiny", drawn / "reference" / "tiny"
+    assert sorted(p.name for p in again.iterdir()) == sorted(p.name for p in stores.iterdir())
+    assert (again / "claims.json").read_text() == (stores / "claims.json").read_text()
+    assert (again / "table1.md").read_text() == (stores / "table1.md").read_text()
+    assert not (tmp_path / "no-results").exists() and not (tmp_path / "no-data").exists()
+
+
+def test_figures_from_a_reference_without_the_scale_or_with_a_store_say_so(capsys, tiny_context, tmp_path):
+    code, _, err = run_cli(capsys, "figures", "--scale", "full", "--reference", str(tmp_path))
+    one_error_line(code, err, f"nothing to draw: no reference results of scale 'full' in {tmp_path}/full/")
+    code, _, err = run_cli(capsys, "figures", "--reference", str(tmp_path), "--store",
+                           tiny_context.store_path("modadd-main"))
+    one_error_line(code, err, "--reference and --store: draw from one or the other")
 
 
 def test_compare_prints_a_tiny_store_beside_the_reference(capsys, tiny_context, tmp_path):
@@ -403,7 +418,7 @@ def test_reference_draws_the_figures_of_what_it_reduced(capsys, tiny_context, tm
     results.mkdir()
     name = "modadd-main-tiny.zarr"
     (results / name).symlink_to(f"{tiny_context.results_dir}/{name}")
-    code, out, err = run_cli(capsys, "reference", "--scale", "tiny", "--draw", "--results-dir", str(results),
+    code, out, err = run_cli(capsys, "reference", "--scale", "tiny", "--results-dir", str(results),
                              "--data-dir", tiny_context.data_dir, "--figures-dir", str(tmp_path / "figures"),
                              "--reference-dir", str(tmp_path / "reference"))
     assert code == 0, err

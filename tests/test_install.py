@@ -115,6 +115,23 @@ def test_makefile_installs_each_lock_with_hashes_and_without_dependencies(tmp_pa
     assert "-r requirements-torch-cpu.lock" in installs[0] and "-r requirements.lock" in installs[1]
 
 
+@pytest.mark.parametrize(("made", "expected"), [
+    ((), "--results-dir {tmp}/results"),  # nothing at all: the stores, whose absence `repro figures` explains
+    (("reference/tiny/ising-main.zarr.zip",), "--reference {tmp}/reference"),
+    (("reference/tiny/ising-main.zarr.zip", "results/ising-main-tiny.zarr"), "--results-dir {tmp}/results"),
+])
+def test_make_figures_draws_from_the_stores_else_from_the_reference(made, expected, tmp_path):
+    for path in made:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).touch()
+    dirs = (f"RESULTS_DIR={tmp_path}/results", f"REFERENCE_DIR={tmp_path}/reference", f"VENV={tmp_path}/v")
+    dry = make("-n", "figures", "SCALE=tiny", *dirs).stdout
+    line = next(line for line in dry.splitlines() if "repro figures" in line)
+    assert line.endswith("--scale tiny " + expected.format(tmp=tmp_path))
+    forced = make("-n", "figures", "SCALE=tiny", "FROM=reference", *dirs).stdout
+    assert f"--reference {tmp_path}/reference" in forced
+
+
 def test_unknown_torch_build_is_one_clear_line():
     result = make("TORCH=cu999", ".venv/.locked-cu999")
     assert result.returncode != 0

@@ -5,7 +5,7 @@ import pytest
 import xarray as xr
 
 import grokcore
-from grokcore.reference_store import REFERENCE_ENV, open_reference, reference_path, write_reference
+from grokcore.reference_store import REFERENCE_ENV, open_reference, read_recorded, reference_path, write_reference
 
 
 def reduced_like() -> xr.Dataset:
@@ -45,3 +45,14 @@ def test_a_missing_reference_names_its_path(tmp_path):
         open_reference("ising-main", "full", reference_dir=tmp_path)
     message = str(err.value)
     assert str(tmp_path / "full" / "ising-main.zarr.zip") in message and "\n" not in message
+
+
+def test_recorded_values_travel_in_the_same_file_and_leave_the_dataset_alone(tmp_path):
+    recorded = {("regimes", "modadd-main"): reduced_like()[["regime"]], ("llc", "modadd-main"): np.arange(4.0)}
+    path = write_reference(reduced_like(), reference_path("modadd-main", "tiny", tmp_path), recorded)
+    back = read_recorded(path)
+    assert set(back) == set(recorded)
+    xr.testing.assert_identical(back[("regimes", "modadd-main")], recorded[("regimes", "modadd-main")])
+    xr.testing.assert_identical(open_reference("modadd-main", "tiny", tmp_path), reduced_like())
+    plain = write_reference(reduced_like(), reference_path("ising-main", "tiny", tmp_path))
+    assert read_recorded(plain) == {}

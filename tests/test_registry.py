@@ -51,3 +51,42 @@ def test_cached_computes_once_and_forget_recomputes(tmp_path):
     assert ctx.cached(("x",), compute) == 1 and ctx.cached(("x",), compute) == 1
     ctx.forget(("x",))
     assert ctx.cached(("x",), compute) == 2
+
+
+def reference_with(tmp_path, recorded: dict):
+    """A reference folder holding a tiny modadd-main file with `recorded` values and a Context drawing from it."""
+    import numpy as np
+    import xarray as xr
+
+    from grokcore.reference_store import reference_path, write_reference
+
+    config = dataclasses.replace(load_experiment("modadd-main", "tiny"), lr=1e-2).to_dict()
+    reduced = xr.Dataset({"llc": (("alpha", "seed"), np.ones((2, 1)))}, coords={"alpha": [0.1, 10.0], "seed": [0]},
+                         attrs={"task": "modadd", "config": config})
+    write_reference(reduced, reference_path("modadd-main", "tiny", tmp_path), recorded)
+    return Context(scale="tiny", results_dir=str(tmp_path / "none"), data_dir=str(tmp_path / "none"),
+                   reference_dir=str(tmp_path))
+
+
+def test_a_reference_context_reads_recorded_values_and_names_a_missing_one(tmp_path):
+    from repro.figures.registry import MissingRecorded
+
+    ctx = reference_with(tmp_path, {("transition_epochs", "modadd-main", 10.0): (12.0, 40.0)})
+    assert ctx.cached(("transition_epochs", "modadd-main", 10.0), lambda: pytest.fail("computed")) == (12.0, 40.0)
+    with pytest.raises(MissingRecorded) as missing:
+        ctx.cached(("llc", "modadd-main"), lambda: pytest.fail("computed"))
+    message = str(missing.value)
+    assert len(message.splitlines()) == 1
+    assert "modadd-main.zarr.zip holds no recorded llc_modadd-main ('llc', 'modadd-main')" in message
+    assert "repro reference --scale tiny" in message
+
+
+def test_a_reference_context_has_the_grid_and_config_but_no_store(tmp_path):
+    ctx = reference_with(tmp_path, {})
+    grid = ctx.results("modadd-main")
+    assert list(grid["alpha"].values) == [0.1, 10.0] and not grid.data_vars and grid.attrs["task"] == "modadd"
+    assert ctx.experiment("modadd-main").lr == 1e-2  # the config the reference was written with
+    with pytest.raises(MissingResults, match="no reference results for ising-main at scale 'tiny'"):
+        ctx.results("ising-main")
+    with pytest.raises(MissingResults, match="holds no recorded"):
+        ctx.task_data("modadd-main", 0)  # no data is read either

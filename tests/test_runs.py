@@ -64,3 +64,20 @@ def test_archetypes_name_their_alpha_by_regime_in_column_order():
     arch = runs.Archetypes(10.0, 0.1, "why")
     assert (arch.alpha("grok"), arch.alpha("learn")) == (10.0, 0.1)
     assert arch.columns() == (("grok", "grokking", 10.0), ("learn", "learning", 0.1))
+
+
+def test_the_plateau_runs_from_t_train_to_the_test_accuracy_jump():
+    epochs = np.arange(1, 101, dtype=float)
+    train, test = np.where(epochs >= 10, 1.0, 0.5), np.where(epochs >= 60, 0.95, 0.1)
+    assert runs.plateau(epochs, train, test) == (10.0, 60.0)
+    t_train, t_jump = runs.plateau(epochs, train, np.full(100, np.nan))  # the test set never evaluated
+    assert t_train == 10.0 and np.isnan(t_jump)
+
+
+def test_a_drawn_curve_is_log_thinned_but_keeps_both_ends(tmp_path):
+    ctx = syn.context(tmp_path)
+    epochs = 3 * runs.CURVE_POINTS
+    syn.store(ctx, "ising-main", "ising", (1.0,), epochs=epochs, test_acc=np.linspace(0, 1, epochs))
+    x, y = runs.seed_mean_curve(ctx, "ising-main", "test_acc", 1.0)
+    assert len(x) <= runs.CURVE_POINTS and (x[0], x[-1]) == (1, epochs) and y.dtype == np.float32
+    assert np.all(np.diff(x) > 0) and np.diff(x)[-1] > np.diff(x)[0]  # denser early: the axes are logarithmic

@@ -7,7 +7,7 @@ import numpy as np
 
 from grokcore.measures import ising_features
 from repro.figures import draw
-from repro.figures.features import domain_walls, final_correlations, ising_source
+from repro.figures.features import domain_walls, final_correlations, wall_snapshots
 from repro.figures.registry import Context, figure
 from repro.figures.runs import (
     ARCHETYPE_NOTE,
@@ -82,15 +82,15 @@ def fig10(ctx: Context) -> plt.Figure:
         notes="From this artifact's Glauber Monte Carlo data (temperature range and update count guessed, spec "
               "§2.3), not the authors' Zenodo data; the lowest-|m| examples are shown.")
 def fig11(ctx: Context) -> plt.Figure:
-    source = ising_source(ctx, ISING)
     index, share = domain_walls(ctx)
-    n_sites = source.sizes["y"] * source.sizes["x"]
+    walls = wall_snapshots(ctx)
+    n_sites = walls.sizes["y"] * walls.sizes["x"]
     fig, axes = draw.subplots(2, 4, figsize=(10, 5.6))
-    for ax, k in zip(axes.flat, index, strict=False):
-        ax.imshow(source["spins"].values[k], cmap="gray", vmin=-1, vmax=1, interpolation="nearest",
-                  gid=f"wall {k}")
-        ax.set_title(f"T = {source['temperature'].values[k]:.2f}, m = "
-                     f"{source['magnetization'].values[k] / n_sites:+.2f}\nE = {source['energy'].values[k]:.0f}",
+    for ax, k, wall in zip(axes.flat, index, range(walls.sizes["wall"]), strict=False):
+        snapshot = walls.isel(wall=wall)
+        ax.imshow(snapshot["spins"].values, cmap="gray", vmin=-1, vmax=1, interpolation="nearest", gid=f"wall {k}")
+        ax.set_title(f"T = {float(snapshot['temperature']):.2f}, m = "
+                     f"{float(snapshot['magnetization']) / n_sites:+.2f}\nE = {float(snapshot['energy']):.0f}",
                      fontsize=9)
     for ax in axes.flat:
         ax.set_xticks([])

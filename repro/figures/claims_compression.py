@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 
-from grokcore.measures import geometry, lazy
 from repro.figures import stats
 from repro.figures.claims import Outcome, claim, defined, pm, summary
 from repro.figures.compression import (
@@ -14,6 +13,7 @@ from repro.figures.compression import (
     compressibility_fit,
     compression_measures,
     final_compressibility,
+    gini_coefficients,
     llc,
     magnitude_pruning,
 )
@@ -252,13 +252,6 @@ def _ipr_collapse(ctx: Context, wd: str, modadd: str) -> Outcome:
                    ctx.results(wd).sizes["seed"], note)
 
 
-def nonzero_gini(values) -> float:
-    """Gini (§4.14) of the non-zero entries of a non-negative vector (n,); NaN with fewer than 2."""
-    values = np.asarray(values, dtype=float)
-    values = values[values != 0]
-    return float(geometry.gini(values)) if values.size > 1 else math.nan
-
-
 @claim(
     "gini-fisher-above-weights", "App D",
     "The Gini coefficient of the Fisher diagonal is substantially higher than that of the weight magnitudes",
@@ -269,14 +262,10 @@ def nonzero_gini(values) -> float:
     experiments=(MODADD,),
 )
 def _gini(ctx: Context, modadd: str) -> Outcome:
-    ds = ctx.results(modadd)
-    final = ds[["theta", "fim_diag"]].isel(checkpoint=-1).assign_attrs(ds.attrs)
-    gini = lazy.gini_coefficients(final).compute()
-    fim = final["fim_diag"].transpose("alpha", "seed", "param").values
-    nonzero = np.array([[nonzero_gini(run) for run in row] for row in fim])
-    zeros = float(np.mean(fim == 0))
-    weight = gini["weight_gini"].transpose("alpha", "seed").values
-    gap_all, gap_nonzero = gini["fisher_gini"].transpose("alpha", "seed").values - weight, nonzero - weight
+    gini = gini_coefficients(ctx, modadd)
+    zeros = gini.attrs["zero_share"]
+    weight = gini["weight_gini"].values
+    gap_all, gap_nonzero = gini["fisher_gini"].values - weight, gini["nonzero_fisher_gini"].values - weight
     text, mean, spread, n = pm(gap_nonzero, unit="runs")
     agrees = defined(bool((gap_all > 0).all() and (gap_nonzero > 0).all()), np.sum(gap_nonzero))
     return Outcome(agrees, f"non-zero Fisher − weight Gini {text}", mean, spread, n,

@@ -6,12 +6,11 @@ import math
 
 import numpy as np
 
-from grokcore.measures import curves
 from repro.figures.claims import Outcome, claim, pm, summary
 from repro.figures.compression import dynamics_compressibility
 from repro.figures.features import feature_dynamics, ipr_dynamics
 from repro.figures.registry import Context
-from repro.figures.runs import ISING, MODADD_DYNAMICS, archetypes, eval_every, seed_mean_curve
+from repro.figures.runs import ISING, MODADD_DYNAMICS, archetypes, eval_every, plateaus, test_time
 
 # -------------------------------------------------------------------------------- §6.1-6.2: development
 
@@ -48,23 +47,12 @@ def _transient_grok(ctx: Context, dynamics: str) -> Outcome:
     return _transient(ctx, dynamics, "grok", 0.67)
 
 
-def plateau_progress(epochs, measure, acc_epochs, train_acc, test_acc) -> float:
-    """Share of a measure's range (max − min along the run) gained in the grokking plateau of one run (§6.1).
-
-    The plateau runs from t_train (Def. 1, train accuracy within 5% of its maximum) to the first epoch at
-    which the test accuracy passes the midpoint between its value at t_train and its maximum. epochs
-    (checkpoint,), measure (checkpoint,); acc_epochs (epoch,), train_acc, test_acc (epoch,) with NaN where not
-    evaluated. NaN if fewer than 2 checkpoints fall inside the plateau.
+def plateau_progress(epochs, measure, t_train: float, t_jump: float) -> float:
+    """Share of a measure's range (max − min along the run) gained in the grokking plateau of one run (§6.1),
+    from t_train to t_jump (runs.plateau). epochs (checkpoint,), measure (checkpoint,). NaN if fewer than 2
+    checkpoints fall inside the plateau.
     """
     epochs, measure = np.asarray(epochs, dtype=float), np.asarray(measure, dtype=float)
-    t_train = float(curves.threshold_epoch(train_acc, epochs=acc_epochs))
-    tested = np.isfinite(test_acc)
-    if not math.isfinite(t_train) or not tested.any():
-        return math.nan
-    at_train = test_acc[tested][min(np.searchsorted(acc_epochs[tested], t_train), tested.sum() - 1)]
-    midpoint = (at_train + np.nanmax(test_acc)) / 2
-    jumped = tested & (acc_epochs >= t_train) & (test_acc >= midpoint)
-    t_jump = acc_epochs[np.argmax(jumped)] if jumped.any() else np.nan
     inside = np.flatnonzero((epochs >= t_train) & (epochs < t_jump))
     span = np.nanmax(measure) - np.nanmin(measure)
     if inside.size < 2 or not span > 0:
@@ -74,14 +62,13 @@ def plateau_progress(epochs, measure, acc_epochs, train_acc, test_acc) -> float:
 
 def _plateau(ctx: Context, experiment: str, measure) -> tuple[list[float], float]:
     """plateau_progress per seed of the grokking α for a measure (alpha, seed, checkpoint)."""
-    ds = ctx.results(experiment)
     alpha = archetypes(ctx, experiment).grok
+    bounds = plateaus(ctx, experiment, alpha)
     values = []
-    for seed in ds["seed"].values:
-        run = ds[["train_acc", "test_acc"]].sel(alpha=alpha, seed=seed).compute()
+    for seed in bounds["seed"].values:
         series = measure.sel(alpha=alpha, seed=seed)
-        values.append(plateau_progress(series["checkpoint"].values, series.values, ds["epoch"].values,
-                                       run["train_acc"].values, run["test_acc"].values))
+        values.append(plateau_progress(series["checkpoint"].values, series.values,
+                                       float(bounds["t_train"].sel(seed=seed)), float(bounds["t_jump"].sel(seed=seed))))
     return values, alpha
 
 
@@ -149,9 +136,8 @@ def _ising_compress_peak(ctx: Context, ising: str) -> Outcome:
     arch = archetypes(ctx, ising)
     c = dynamics_compressibility(ctx, ising, (arch.grok, arch.learn))
     c = c.sel(alpha=arch.grok).mean("seed")
-    epochs, acc = seed_mean_curve(ctx.results(ising), "test_acc", arch.grok)
-    t_test = float(curves.threshold_epoch(acc, epochs=epochs))
-    agrees, text = compress_peakdefined(c["checkpoint"].values, c.values, t_test, float(epochs[-1]))
+    t_test, end = test_time(ctx, ising, arch.grok)
+    agrees, text = compress_peakdefined(c["checkpoint"].values, c.values, t_test, end)
     return Outcome(agrees, text, t_test, None, c.sizes.get("checkpoint"),
                    f"α = {arch.grok:g}; test set evaluated every {eval_every(ctx, 'ising-main')} epochs")
 

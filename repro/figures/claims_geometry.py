@@ -6,10 +6,9 @@ import math
 
 import numpy as np
 
-from grokcore.measures import curves
 from repro.figures.claims import Outcome, claim, defined, ratio
 from repro.figures.registry import Context
-from repro.figures.runs import ISING, MODADD_DYNAMICS, TASK_ARCHETYPES, archetypes, seed_mean_curve
+from repro.figures.runs import ISING, MODADD_DYNAMICS, TASK_ARCHETYPES, archetypes, test_time
 from repro.figures.trajectories import fisher_roots, seed_mean
 
 # ----------------------------------------------------------------------------- §6.3, App G.3: trajectories
@@ -60,8 +59,7 @@ claim("cosine-peak-later-modadd", "§6.3", "Mod-add: the grokking regime's cosin
 def _before(ctx: Context, experiment: str, alpha: float):
     """The seed-mean origin cosine of α at checkpoints before its seed-mean t_test (Def. 1), and t_test."""
     origin = seed_mean(ctx, experiment, "origin_cosine", alpha)
-    epochs, acc = seed_mean_curve(ctx.results(experiment), "test_acc", alpha)
-    t_test = float(curves.threshold_epoch(acc, epochs=epochs))
+    t_test, _ = test_time(ctx, experiment, alpha)
     return origin.where(origin["checkpoint"] < t_test, drop=True), t_test
 
 

@@ -19,7 +19,6 @@ ALPHA_CMAP = mpl.colors.LinearSegmentedColormap.from_list("alpha", ["#2b5fad", "
 REGIME_COLORS = {"grok": "#c0392b", "learn": "#2e6bb0"}
 LAYER_LABELS = {"conv1": "conv1", "conv2": "conv2", "fc1": "FC"}
 FEATURE_LABELS = {"energy": "E", "magnetization": "M", "abs_magnetization": "|M|"}  # ising_features.FEATURES
-PLOT_POINTS = 2000  # per training curve: log-spaced epochs keep 100k-epoch runs light to draw
 
 
 def subplots(*args, **kwargs):
@@ -63,13 +62,6 @@ def finite(values) -> np.ndarray:
     """float array with ±inf (e.g. c of a curve that never drops) replaced by NaN, which matplotlib skips."""
     values = np.asarray(values, dtype=float)
     return np.where(np.isfinite(values), values, np.nan)
-
-
-def log_sample(n: int, k: int = PLOT_POINTS) -> np.ndarray:
-    """At most ~k indices of 0..n−1, evenly spaced in log(1 + index), always with the first and last."""
-    if n <= k:
-        return np.arange(n)
-    return np.unique(np.round(np.expm1(np.linspace(0, np.log1p(n - 1), k))).astype(int))
 
 
 def seed_x(alphas, n_seeds: int) -> np.ndarray:

@@ -43,15 +43,51 @@ def seed_test_features(ctx: Context, experiment: str, seed: int) -> tuple[np.nda
     return features, source["temperature"].values[index]
 
 
+def temperature_snapshots(ctx: Context, experiment: str, n: int = 6) -> xr.Dataset:
+    """Fig. 1's snapshots: at up to n temperatures spread over the data's range, the snapshot with the median |M|
+    there; spins (temperature, y, x) and |M| (temperature,), attribute critical_temperature."""
+
+    def compute():
+        source = ising_source(ctx, experiment)
+        temperatures = np.unique(source["temperature"].values)
+        count = min(n, len(temperatures))
+        picked = temperatures[np.unique(np.round(np.linspace(0, len(temperatures) - 1, count)).astype(int))]
+        magnetization = np.abs(source["magnetization"].values)
+        chosen = []
+        for t in picked:
+            at_t = np.flatnonzero(source["temperature"].values == t)
+            chosen.append(int(at_t[np.argsort(magnetization[at_t], kind="stable")[len(at_t) // 2]]))
+        return xr.Dataset({"spins": (("temperature", "y", "x"), source["spins"].values[chosen]),
+                           "magnetization": ("temperature", magnetization[chosen])}, coords={"temperature": picked},
+                          attrs={"critical_temperature": float(source.attrs["critical_temperature"])})
+
+    return ctx.cached(("temperature_snapshots", experiment, n), compute)
+
+
 def domain_walls(ctx: Context, n: int = 8) -> tuple[np.ndarray, float]:
     """Indices of up to n ordered snapshots (T < T_c) with |m| < 0.5, lowest |m| first (Fig. 11), and the share
     of ordered snapshots with |m| < 0.5 (m = M/L²)."""
-    source = ising_source(ctx, ISING)
-    m_abs = np.abs(source["magnetization"].values) / (source.sizes["y"] * source.sizes["x"])
-    ordered = np.flatnonzero(source["phase"].values == 1)
-    walls = ordered[m_abs[ordered] < 0.5]
-    share = walls.size / ordered.size if ordered.size else np.nan
-    return walls[np.argsort(m_abs[walls], kind="stable")][:n], share
+
+    def compute():
+        source = ising_source(ctx, ISING)
+        m_abs = np.abs(source["magnetization"].values) / (source.sizes["y"] * source.sizes["x"])
+        ordered = np.flatnonzero(source["phase"].values == 1)
+        walls = ordered[m_abs[ordered] < 0.5]
+        share = walls.size / ordered.size if ordered.size else np.nan
+        return walls[np.argsort(m_abs[walls], kind="stable")][:n], share
+
+    return ctx.cached(("domain_walls", ISING, n), compute)
+
+
+def wall_snapshots(ctx: Context, n: int = 8) -> xr.Dataset:
+    """The `domain_walls` snapshots (wall,): spins (wall, y, x), temperature, magnetization M and energy E."""
+
+    def compute():
+        index, _ = domain_walls(ctx, n)
+        source = ising_source(ctx, ISING)
+        return source[["spins", "temperature", "magnetization", "energy"]].isel(snapshot=index).rename(snapshot="wall")
+
+    return ctx.cached(("wall_snapshots", ISING, n), compute)
 
 
 def layer_correlations(theta, x, features) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -59,6 +95,24 @@ def layer_correlations(theta, x, features) -> dict[str, tuple[np.ndarray, np.nda
     pre = ising_features.pre_activations(theta, x)
     return {layer: (ising_features.feature_correlations(a, features), ising_features.activation_weights(a))
             for layer, a in pre.items()}
+
+
+def energy_scatter(ctx: Context, experiment: str, alpha: float, seed: int) -> xr.Dataset:
+    """Fig. 3's top row: the FC neuron of the final model (α, seed) most activated on its test set (largest mean
+    |pre-activation|, spec §4.4): its pre-activation, the snapshots' energy E and temperature, (sample,);
+    attributes neuron and its correlation rho with E."""
+
+    def compute():
+        x, _ = seed_test_set(ctx, experiment, seed)
+        feature_values, temperature = seed_test_features(ctx, experiment, seed)
+        pre = ising_features.pre_activations(final_theta(ctx, experiment, alpha, seed), x)["fc1"]
+        neuron = int(ising_features.most_activated_neuron(pre))
+        rho = ising_features.feature_correlations(pre[:, [neuron]], feature_values)[0, 0]
+        return xr.Dataset({"pre_activation": ("sample", np.asarray(pre)[:, neuron]),
+                           "energy": ("sample", feature_values[:, 0]), "temperature": ("sample", temperature)},
+                          attrs={"neuron": neuron, "rho": float(rho)})
+
+    return ctx.cached(("energy_scatter", experiment, alpha, seed), compute)
 
 
 def final_correlations(ctx: Context, experiment: str, alpha: float) -> dict[int, dict]:
@@ -118,6 +172,31 @@ def ipr_dynamics(ctx: Context, experiment: str, alphas: Sequence[float], side: s
         return lazy.mean_fourier_ipr(ds[["theta"]].sel(alpha=list(alphas)), side).compute()
 
     return ctx.cached(("ipr_dynamics", experiment, tuple(alphas), side), compute)
+
+
+def unembedding_spectrum(ctx: Context, experiment: str, alpha: float, seed: int) -> np.ndarray:
+    """Fig. 4's heatmap: |û(ω)| of the unembedding of the final model (α, seed), (neuron, ω ≤ P/2) in float32
+    (drawn only), rows sorted by dominant frequency, then by decreasing peak."""
+
+    def compute():
+        theta = final_theta(ctx, experiment, alpha, seed)
+        spectrum = fourier.neuron_spectrum(theta, "output")[:, : fourier.P_MODADD // 2 + 1]
+        order = np.lexsort((-spectrum.max(axis=1), fourier.dominant_frequency(theta, "output")))
+        return spectrum[order].astype(np.float32)
+
+    return ctx.cached(("unembedding_spectrum", experiment, alpha, seed), compute)
+
+
+def neuron_iprs(ctx: Context, experiment: str, alpha: float) -> xr.Dataset:
+    """Fourier IPR (Eq. 4, r = 2) of every hidden neuron of the final models of α, seeds pooled, in float32
+    (drawn only): "output" (unembedding) and "input" (embedding, a and b mean)."""
+
+    def compute():
+        thetas = [final_theta(ctx, experiment, alpha, int(s)) for s in ctx.results(experiment)["seed"].values]
+        return xr.Dataset({side: (f"{side}_neuron", np.concatenate([fourier.neuron_ipr(t, side) for t in thetas])
+                                  .astype(np.float32)) for side in ("output", "input")})
+
+    return ctx.cached(("neuron_iprs", experiment, alpha), compute)
 
 
 def ipr_variants(ctx: Context, experiment: str, alpha: float) -> dict[tuple[str, str], list[float]]:

@@ -6,7 +6,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from grokcore.measures import fourier, ising_features
 from repro.figures import draw
 from repro.figures.compression import (
     COMPRESSIBILITY_CHECKPOINTS,
@@ -18,11 +17,13 @@ from repro.figures.compression import (
 from repro.figures.features import (
     FEATURE_CHECKPOINTS,
     PAPER_IPR,
+    energy_scatter,
     feature_dynamics,
     final_correlations,
     ipr_dynamics,
-    ising_source,
-    seed_test_features,
+    neuron_iprs,
+    temperature_snapshots,
+    unembedding_spectrum,
 )
 from repro.figures.registry import Context, figure
 from repro.figures.runs import (
@@ -35,9 +36,7 @@ from repro.figures.runs import (
     alphas_in,
     archetypes,
     final_metrics,
-    final_theta,
     seed_mean_curve,
-    seed_test_set,
     transition_epochs,
 )
 from repro.figures.trajectories import step_measures
@@ -51,21 +50,15 @@ def _regime_title(kind: str, alpha: float) -> str:
         (ISING,), notes="one snapshot per temperature (the one with the median |M| there); "
                                "temperatures spread over the data's range")
 def fig01(ctx: Context) -> plt.Figure:
-    source = ising_source(ctx, ISING)
-    temperatures = np.unique(source["temperature"].values)
-    tc = float(source.attrs["critical_temperature"])
-    n = min(6, len(temperatures))
-    picked = temperatures[np.unique(np.round(np.linspace(0, len(temperatures) - 1, n)).astype(int))]
+    snapshots = temperature_snapshots(ctx, ISING)
+    picked = snapshots["temperature"].values
+    tc = snapshots.attrs["critical_temperature"]
     fig, axes = draw.subplots(1, len(picked), figsize=(2.2 * len(picked), 2.8), squeeze=False)
-    magnetization = np.abs(source["magnetization"].values)
     for ax, t in zip(axes[0], picked, strict=True):
-        # a representative snapshot: the one with the median |M| of its temperature
-        at_t = np.flatnonzero(source["temperature"].values == t)
-        k = int(at_t[np.argsort(magnetization[at_t], kind="stable")[len(at_t) // 2]])
-        spins = source["spins"].values[k]
+        spins = snapshots["spins"].sel(temperature=t).values
         ax.imshow(spins, cmap="gray", vmin=-1, vmax=1, interpolation="nearest", gid=f"snapshot T={t:.3f}")
         phase = "ordered" if t < tc else "disordered"
-        m = magnetization[k] / spins.size
+        m = float(snapshots["magnetization"].sel(temperature=t)) / spins.size
         ax.set_title(f"T = {t:.2f} ({phase})\n|m| = {m:.2f}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -74,20 +67,19 @@ def fig01(ctx: Context) -> plt.Figure:
     return fig
 
 
-def _training_panels(fig, axes, ds: xr.Dataset, task_label: str, not_learned=()) -> None:
+def _training_panels(fig, axes, ctx: Context, experiment: str, task_label: str, not_learned=()) -> None:
     """Seed-mean accuracy and loss curves per α; α in `not_learned` (most seeds did not learn) drawn thin and
     faint, with their own legend entry, since their Def. 1 times are meaningless."""
-    alphas = alpha_values(ds)
+    alphas = alpha_values(ctx.results(experiment))
     colors = draw.alpha_colors(alphas)
     for alpha, color in zip(alphas, colors, strict=True):
         faint = {"lw": 0.7, "alpha": 0.45} if alpha in not_learned else {"lw": 1.2}
         for (kind, dash), ax_index in ((("train", "--"), 0), (("test", "-"), 0), (("train", "--"), 1),
                                        (("test", "-"), 1)):
             metric = ("acc", "loss")[ax_index]
-            epochs, values = seed_mean_curve(ds, f"{kind}_{metric}", alpha)
-            keep = draw.log_sample(len(epochs))
+            epochs, values = seed_mean_curve(ctx, experiment, f"{kind}_{metric}", alpha)
             scale = 100 if metric == "acc" else 1
-            axes[ax_index].plot(epochs[keep], scale * values[keep], dash, color=color, **faint,
+            axes[ax_index].plot(epochs, scale * values, dash, color=color, **faint,
                                 gid=f"{kind} α={alpha:g}")
     if not_learned:
         axes[0].plot([], [], "-", color="0.6", lw=0.7, gid="did-not-learn",
@@ -114,7 +106,7 @@ def fig02(ctx: Context) -> plt.Figure:
     for row, (experiment, label) in enumerate(((ISING, "(a) Ising"), (MODADD, "(b) mod-add"))):
         ds = ctx.results(experiment)
         not_learned = alphas_in(ctx, experiment, "did-not-learn")
-        _training_panels(fig, axes[row], ds, f"{label}, {ds.sizes['seed']} seeds", not_learned)
+        _training_panels(fig, axes[row], ctx, experiment, f"{label}, {ds.sizes['seed']} seeds", not_learned)
     return fig
 
 
@@ -130,14 +122,11 @@ def fig03(ctx: Context) -> plt.Figure:
     fig, axes = draw.subplots(2, 2, figsize=(10, 8))
     for col, (regime, kind, alpha) in enumerate(arch.columns()):
         color = draw.REGIME_COLORS[regime]
-        x, _ = seed_test_set(ctx, ISING, seeds[0])
-        features, temperature = seed_test_features(ctx, ISING, seeds[0])
-        pre = ising_features.pre_activations(final_theta(ctx, ISING, alpha, seeds[0]), x)["fc1"]
-        neuron = int(ising_features.most_activated_neuron(pre))
-        rho = ising_features.feature_correlations(pre[:, [neuron]], features)[0, 0]
+        scatter = energy_scatter(ctx, ISING, alpha, seeds[0])
+        neuron, rho = scatter.attrs["neuron"], scatter.attrs["rho"]
         ax = axes[0, col]
-        points = ax.scatter(pre[:, neuron], features[:, 0], c=temperature, cmap="viridis", s=6,
-                            gid=f"scatter α={alpha:g}")
+        points = ax.scatter(scatter["pre_activation"].values, scatter["energy"].values,
+                            c=scatter["temperature"].values, cmap="viridis", s=6, gid=f"scatter α={alpha:g}")
         fig.colorbar(points, ax=ax, label="temperature T")
         ax.set_xlabel(f"pre-activation of FC neuron {neuron}")
         ax.set_ylabel("energy E (units of J)")
@@ -156,9 +145,8 @@ def fig03(ctx: Context) -> plt.Figure:
     return fig
 
 
-def _ipr_panel(ax, theta_by_seed, alpha, regime, color):
-    iprs = np.concatenate([fourier.neuron_ipr(t, "output") for t in theta_by_seed])
-    iprs_in = np.concatenate([fourier.neuron_ipr(t, "input") for t in theta_by_seed])
+def _ipr_panel(ax, neurons: xr.Dataset, alpha, regime, color):
+    iprs, iprs_in = neurons["output"].values, neurons["input"].values
     bins = np.linspace(0, 1, 41)
     ax.hist(iprs[np.isfinite(iprs)], bins=bins, color=color, alpha=0.8, gid=f"ipr α={alpha:g}",
             label=f"unembedding W_out, mean {np.nanmean(iprs):.2f}")
@@ -183,21 +171,17 @@ def fig04(ctx: Context) -> plt.Figure:
     ds = ctx.results(MODADD)
     arch = archetypes(ctx, MODADD)
     seeds = [int(s) for s in ds["seed"].values]
-    half = fourier.P_MODADD // 2
     fig, axes = draw.subplots(2, 2, figsize=(11, 9), gridspec_kw={"height_ratios": [1.5, 1]})
     for col, (regime, kind, alpha) in enumerate(arch.columns()):
         color = draw.REGIME_COLORS[regime]
-        thetas = [final_theta(ctx, MODADD, alpha, s) for s in seeds]
-        spectrum = fourier.neuron_spectrum(thetas[0], "output")[:, : half + 1]
-        order = np.lexsort((-spectrum.max(axis=1), fourier.dominant_frequency(thetas[0], "output")))
         ax = axes[0, col]
-        image = ax.imshow(spectrum[order], aspect="auto", cmap="magma", interpolation="nearest",
-                          gid=f"spectrum α={alpha:g}")
+        image = ax.imshow(unembedding_spectrum(ctx, MODADD, alpha, seeds[0]), aspect="auto", cmap="magma",
+                          interpolation="nearest", gid=f"spectrum α={alpha:g}")
         fig.colorbar(image, ax=ax, label="|û(ω)|")
         ax.set_xlabel("frequency ω")
         ax.set_ylabel("hidden neuron (sorted by dominant ω)")
         ax.set_title(f"{_regime_title(kind, alpha)}: unembedding W_out, seed {seeds[0]}", fontsize=10)
-        _ipr_panel(axes[1, col], thetas, alpha, regime, color)
+        _ipr_panel(axes[1, col], neuron_iprs(ctx, MODADD, alpha), alpha, regime, color)
         axes[1, col].set_title(f"{_regime_title(kind, alpha)}: {len(seeds)} seeds × 512 neurons", fontsize=10)
     fig.suptitle(f"Mod-add Fourier features at the end of training ({arch.reason})", fontsize=10)
     draw.panel_labels(axes)
@@ -271,8 +255,8 @@ def _dynamics_column(axes, ctx, experiment, alpha, kind, rows, accuracy: bool = 
         ax.set_xscale("symlog", linthresh=max(float(ds["checkpoint"].values[1]), 1.0))
         ax.set_xlim(0, float(ds["checkpoint"].values[-1]))
         if accuracy:
-            draw.accuracy_twin(ax, {name: seed_mean_curve(ds, name, alpha) for name in ("train_acc", "test_acc")},
-                               alpha)
+            draw.accuracy_twin(ax, {name: seed_mean_curve(ctx, experiment, name, alpha)
+                                    for name in ("train_acc", "test_acc")}, alpha)
 
 
 def _seed_band(label: str, gid: str, color: str):
@@ -338,9 +322,8 @@ def fig07(ctx: Context) -> plt.Figure:
         _dynamics_column(axes[:2, col], ctx, ISING, alpha, kind, rows, accuracy=False)
         ax = axes[2, col]
         for name, dash in (("train_acc", "--"), ("test_acc", "-")):
-            epochs, values = seed_mean_curve(ds, name, alpha)
-            keep = draw.log_sample(len(epochs))
-            ax.plot(epochs[keep], 100 * values[keep], dash, color=color, gid=f"{name} α={alpha:g}",
+            epochs, values = seed_mean_curve(ctx, ISING, name, alpha)
+            ax.plot(epochs, 100 * values, dash, color=color, gid=f"{name} α={alpha:g}",
                     label=name.replace("_acc", ""))
         ax.set_xscale("symlog", linthresh=max(float(ds["checkpoint"].values[1]), 1.0))
         ax.set_xlim(0, float(ds["checkpoint"].values[-1]))

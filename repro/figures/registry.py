@@ -17,12 +17,20 @@ import xarray as xr  # noqa: E402
 from grokcore import integrity  # noqa: E402
 from grokcore import store as st  # noqa: E402
 from grokcore.numerics import flush_denormals  # noqa: E402
+from grokcore.reference_codec import key_name  # noqa: E402
+from grokcore.reference_store import open_reference, read_recorded, reference_path  # noqa: E402
 
 FIGURES_DIR = "figures"
+# Cache entries that hold stores and data, not derived values: never recorded into a reference.
+RAW = ("results", "data", "ising_source")
 
 
 class MissingResults(Exception):
     """A figure needs an experiment that has not been run (or not finished) at this scale."""
+
+
+class MissingRecorded(MissingResults):
+    """Drawing from a reference, a figure or claim needs a derived value that the reference did not record."""
 
 
 @dataclass(frozen=True)
@@ -62,15 +70,38 @@ class Context:
     # Called for a Dask client the first time `map` has cells to compute (repro.commands.ClientOnDemand starts a
     # cluster only then); None: everything is computed in this process.
     client: Callable[[], Any] | None = None
+    # Draw from the reference results in <reference_dir>/<scale>/ instead (`repro figures --reference`): no store
+    # is opened and every derived value is the one `repro reference` recorded from a pass on the stores.
+    reference_dir: str | None = None
     _cache: dict = field(default_factory=dict, repr=False)
+    _loaded: set = field(default_factory=set, repr=False)  # experiments whose recorded values are in _cache
 
     def cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
         """The value stored under `key`, computed by compute() on first use: every derived quantity is computed
         once per Context, so that the figures and the claims read the same numbers. Keys are tuples that start
-        with the name of the function that computes the value (e.g. ("regimes", experiment))."""
+        with the name of the function that computes the value, then the experiment (e.g. ("regimes",
+        experiment)). Drawing from a reference, the value is the recorded one (MissingRecorded if it was not)."""
         if key not in self._cache:
-            self._cache[key] = compute()
+            drawn_from_reference = self.reference_dir is not None and key[0] != "results"
+            self._cache[key] = self._recorded(key) if drawn_from_reference else compute()
         return self._cache[key]
+
+    def _recorded(self, key: tuple) -> Any:
+        experiment = key[1] if len(key) > 1 else None
+        path = reference_path(str(experiment), self.scale, self.reference_dir)
+        if experiment not in self._loaded and path.is_file():
+            self._loaded.add(experiment)
+            self._cache.update(read_recorded(path))
+        if key not in self._cache:
+            raise MissingRecorded(f"{path} holds no recorded {key_name(key)} {key!r}: write it again with "
+                                  f"`repro reference --scale {self.scale}`, whose figure pass records what they read")
+        return self._cache[key]
+
+    def derived(self, experiment: str) -> dict[tuple, Any]:
+        """The derived values of `experiment` computed so far, {key: value} (no stores or data): what a figure pass
+        read, for `repro reference` to record."""
+        return {key: value for key, value in self._cache.items()
+                if key[0] not in RAW and len(key) > 1 and key[1] == experiment}
 
     def map(self, fn: Callable, cells: Iterable[tuple]) -> list:
         """[fn(*cell) for cell in cells]: in this process, or with a client as one Dask task per cell, all of them
@@ -105,6 +136,8 @@ class Context:
         return self.cached(("results", experiment), lambda: self._open(experiment))
 
     def _open(self, experiment: str) -> xr.Dataset:
+        if self.reference_dir is not None:
+            return self._reference_grid(experiment)
         path = self.store_path(experiment)
         command = f"repro run {experiment} --scale {self.scale}"
         if path is None:
@@ -122,11 +155,24 @@ class Context:
                                  f"{self.experiment_definition(experiment).task}")
         return integrity.without_diverged(st.open_results(path), states)
 
+    def _reference_grid(self, experiment: str) -> xr.Dataset:
+        """Drawing from a reference: the coordinates (alpha, seed, checkpoint, …) and attributes of `experiment`'s
+        reduced store, no variables (every value the figures read is a recorded derived one)."""
+        try:
+            reduced = open_reference(experiment, self.scale, self.reference_dir)
+        except FileNotFoundError as error:
+            raise MissingResults(str(error)) from None
+        return reduced.drop_vars(list(reduced.data_vars))
+
     def experiment(self, experiment: str):
-        """The Experiment config of `experiment` at this scale: the one its store was written with, or the
-        definition in repro/experiments/ if it has no store yet (Table 1 and Fig 1 need no results)."""
+        """The Experiment config of `experiment` at this scale: the one its store (or its reference) was written
+        with, or the definition in repro/experiments/ if it has none (Table 1 and Fig 1 need no results)."""
         from repro.config import Experiment
 
+        if self.reference_dir is not None:
+            if reference_path(experiment, self.scale, self.reference_dir).is_file():
+                return Experiment.from_dict(self.results(experiment).attrs["config"])
+            return self.experiment_definition(experiment)
         path = self.store_path(experiment)
         if path is not None and st.store_exists(path):
             return Experiment.from_dict(st.read_attrs(path)["config"])

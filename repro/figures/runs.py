@@ -35,6 +35,9 @@ CHANCE = {"ising": 0.5, "modadd": 1 / fourier.P_MODADD}  # test accuracy of a co
 # A run whose final test accuracy stays below chance + LEARN_MARGIN·(1 − chance) "did not learn" (Ising 0.55,
 # mod-add 0.109): its own class, left out of every grok/learn statistic (curves.learned).
 LEARN_MARGIN = curves.LEARN_MARGIN
+# Points per drawn training curve: log-spaced epochs (the figures' x axes are logarithmic) keep a 100k-epoch Ising
+# run light to draw and to ship in a reference; 1000 is about a panel's width in pixels.
+CURVE_POINTS = 1000
 
 
 def alpha_values(data) -> list[float]:
@@ -59,12 +62,32 @@ def final_metrics(ctx: Context, experiment: str) -> xr.Dataset:
     return ctx.cached(("final_metrics", experiment), lambda: lazy.final_metrics(ctx.results(experiment)).compute())
 
 
-def seed_mean_curve(ds: xr.Dataset, name: str, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    """Epochs completed (n,) and the seed mean of metric `name` (n,) of α, unevaluated epochs dropped."""
+def seed_mean_curve(ctx: Context, experiment: str, name: str, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Epochs completed (n,) and the seed mean of metric `name` (n,) of α as the figures draw it: unevaluated
+    epochs dropped, at most ~CURVE_POINTS epochs (`log_sample`), epochs in int32 and values in float32. Numbers
+    judged by the claims (transition epochs, t_test) come from the full curve, never from this one."""
+
+    def compute():
+        epochs, values = full_seed_mean(ctx.results(experiment), name, alpha)
+        keep = log_sample(len(epochs))
+        return epochs[keep].astype(np.int32), values[keep].astype(np.float32)
+
+    return ctx.cached(("seed_mean_curve", experiment, name, alpha), compute)
+
+
+def full_seed_mean(ds: xr.Dataset, name: str, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Epochs completed (n,) and the seed mean of metric `name` (n,) of α at every evaluated epoch."""
     values = ds[name].sel(alpha=alpha).mean("seed").values
     epochs = ds["epoch"].values  # epochs completed: the state after (test) or during (train) that epoch
     kept = np.isfinite(values)
     return epochs[kept], values[kept]
+
+
+def log_sample(n: int, k: int = CURVE_POINTS) -> np.ndarray:
+    """At most ~k indices of 0..n−1, evenly spaced in log(1 + index), always with the first and last."""
+    if n <= k:
+        return np.arange(n)
+    return np.unique(np.round(np.expm1(np.linspace(0, np.log1p(n - 1), k))).astype(int))
 
 
 def thin_checkpoints(epochs, n: int) -> np.ndarray:
@@ -193,23 +216,71 @@ def learned(ds: xr.Dataset) -> xr.DataArray:
 def transition_epochs(ctx: Context, experiment: str, alpha: float | None = None) -> tuple[float, float]:
     """The authors' dashed lines (spec §4.1 `get_times`): first epoch at which the seed-mean train (test)
     accuracy of α (default: the grokking α) exceeds 0.9 of its maximum."""
-    ds = ctx.results(experiment)
     alpha = archetypes(ctx, experiment).grok if alpha is None else alpha
-    result = []
-    for name in ("train_acc", "test_acc"):
-        epochs, values = seed_mean_curve(ds, name, alpha)
-        result.append(float(curves.threshold_epoch(values, within=0.1, epochs=epochs, strict=True)))
-    return result[0], result[1]
+
+    def compute():
+        ds = ctx.results(experiment)
+        result = []
+        for name in ("train_acc", "test_acc"):
+            epochs, values = full_seed_mean(ds, name, alpha)
+            result.append(float(curves.threshold_epoch(values, within=0.1, epochs=epochs, strict=True)))
+        return result[0], result[1]
+
+    return ctx.cached(("transition_epochs", experiment, alpha), compute)
+
+
+def test_time(ctx: Context, experiment: str, alpha: float) -> tuple[float, float]:
+    """t_test (Def. 1) of the seed-mean test accuracy of α, and the last epoch at which it was evaluated."""
+
+    def compute():
+        epochs, acc = full_seed_mean(ctx.results(experiment), "test_acc", alpha)
+        return float(curves.threshold_epoch(acc, epochs=epochs)), float(epochs[-1])
+
+    return ctx.cached(("test_time", experiment, alpha), compute)
+
+
+def plateau(acc_epochs, train_acc, test_acc) -> tuple[float, float]:
+    """The grokking plateau of one run (§6.1): from t_train (Def. 1, train accuracy within 5% of its maximum) to
+    the first epoch at which the test accuracy passes the midpoint between its value at t_train and its maximum.
+    acc_epochs (epoch,), train_acc, test_acc (epoch,) with NaN where not evaluated; NaN bounds where undefined."""
+    acc_epochs, test_acc = np.asarray(acc_epochs), np.asarray(test_acc, dtype=float)
+    t_train = float(curves.threshold_epoch(train_acc, epochs=acc_epochs))
+    tested = np.isfinite(test_acc)
+    if not np.isfinite(t_train) or not tested.any():
+        return t_train, np.nan
+    at_train = test_acc[tested][min(np.searchsorted(acc_epochs[tested], t_train), tested.sum() - 1)]
+    midpoint = (at_train + np.nanmax(test_acc)) / 2
+    jumped = tested & (acc_epochs >= t_train) & (test_acc >= midpoint)
+    return t_train, float(acc_epochs[np.argmax(jumped)]) if jumped.any() else np.nan
+
+
+def plateaus(ctx: Context, experiment: str, alpha: float) -> xr.Dataset:
+    """The grokking plateau (`plateau`) of every run of α: t_train and t_jump, (seed,)."""
+
+    def compute():
+        ds = ctx.results(experiment)
+        bounds = []
+        for seed in ds["seed"].values:
+            run = ds[["train_acc", "test_acc"]].sel(alpha=alpha, seed=seed).compute()
+            bounds.append(plateau(ds["epoch"].values, run["train_acc"].values, run["test_acc"].values))
+        t_train, t_jump = np.array(bounds, dtype=float).reshape(-1, 2).T
+        return xr.Dataset({"t_train": ("seed", t_train), "t_jump": ("seed", t_jump)}, coords={"seed": ds["seed"]})
+
+    return ctx.cached(("plateaus", experiment, alpha), compute)
 
 
 def convergence_times(ctx: Context, experiment: str) -> xr.DataArray:
     """Per run (alpha, seed): the first epoch from which the train loss stays within 5% of its final value
     (curves.convergence_epoch), NaN for runs that did not learn."""
-    ds = ctx.results(experiment)
-    loss = ds["train_loss"].transpose("alpha", "seed", "epoch")
-    times = curves.convergence_epoch(loss.values, epochs=ds["epoch"].values)
-    converged = ds["train_loss"].isel(epoch=0, drop=True).transpose("alpha", "seed").copy(data=times)
-    return converged.where(learned_runs(ctx, experiment))
+
+    def compute():
+        ds = ctx.results(experiment)
+        loss = ds["train_loss"].transpose("alpha", "seed", "epoch")
+        times = curves.convergence_epoch(loss.values, epochs=ds["epoch"].values)
+        converged = ds["train_loss"].isel(epoch=0, drop=True).transpose("alpha", "seed").copy(data=times)
+        return converged.where(learned_runs(ctx, experiment)).compute()
+
+    return ctx.cached(("convergence_times", experiment), compute)
 
 
 class LinearFit(NamedTuple):
