@@ -66,6 +66,11 @@ def open_reference(experiment: str, scale: str = "full", reference_dir: str | os
     path = reference_path(experiment, scale, reference_dir)
     if not path.is_file():
         raise FileNotFoundError(f"no reference results for {experiment} at scale {scale!r}: {path} does not exist")
+    return read_reference(path)
+
+
+def read_reference(path: str | os.PathLike) -> xr.Dataset:
+    """The reduced Dataset of the reference file at `path`, loaded into memory."""
     with zarr.storage.ZipStore(path, mode="r") as store:
         return xr.open_zarr(store, zarr_format=3, consolidated=False).load()
 

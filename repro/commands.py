@@ -309,15 +309,18 @@ def cmd_reference(args) -> None:
                          f"({', '.join(experiment_names())})")
     ctx = Context(scale=args.scale, results_dir=args.results_dir, data_dir=args.data_dir)
     finished = []
-    for name in names:
+    for name in experiment_names():
         try:
             ctx.results(name)
             finished.append(name)
         except MissingResults as err:
-            print(f"skipped {name}: {err}")
+            if name in names:
+                print(f"skipped {name}: {err}")
+    finished = [name for name in finished if name in names]
     if not finished:
         raise UsageError(f"nothing to reduce: no finished results store of scale {args.scale!r} in "
                          f"{args.results_dir}/; run `repro reproduce --scale {args.scale}`")
+    _read_reduced_before(ctx, args.reference_dir, unfinished=[n for n in experiment_names() if n not in finished])
     render_all(ctx, out_dir=args.figures_dir, strict=False)
     write_claims(ctx, out_dir=args.figures_dir)
     recorded = {name: ctx.derived(name) for name in finished}  # before reducing adds what no figure reads
@@ -330,6 +333,26 @@ def cmd_reference(args) -> None:
     copied = copy_figures(figures, folder)
     (folder / "provenance.txt").write_text(provenance_text(args.scale, written + copied))
     print(f"{len(copied)} figure and claims files copied from {figures}/; provenance: {folder / 'provenance.txt'}")
+
+
+def _read_reduced_before(ctx, reference_dir: str | None, unfinished: list[str]) -> None:
+    """Let `ctx` read each experiment of `unfinished` from its reference at ctx.scale (reduced by an earlier pass,
+    maybe on another machine), else from its STAND_IN_SCALE reference, so that the figures and claims that also
+    read an experiment being reduced record its values (Context.stand_ins)."""
+    from grokcore.reference_store import reference_path
+    from repro.figures.registry import STAND_IN_SCALE
+
+    stand_ins = []
+    for name in unfinished:
+        for scale in (ctx.scale, STAND_IN_SCALE):
+            path = reference_path(name, scale, reference_dir)
+            if path.is_file():
+                ctx.references[name] = str(path)
+                stand_ins += [name] if scale != ctx.scale else []
+                print(f"{name}: read from {path}" + (" (a stand-in: figures reading it are not kept)"
+                                                      if scale != ctx.scale else ""))
+                break
+    ctx.stand_ins = frozenset(stand_ins)
 
 
 def cmd_compare(args) -> None:

@@ -1,6 +1,7 @@
 """Tests of the `repro` command line: every command's help, real runs, and one clear message per bad input."""
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -406,7 +407,6 @@ def test_compare_asks_which_experiment_a_store_of_another_stands_for(capsys, tin
 
 
 def test_compare_refuses_a_data_store(capsys, tiny_context):
-    from pathlib import Path
 
     data_store = str(next(Path(tiny_context.data_dir).glob("ising-*.zarr")))
     code, _, err = run_cli(capsys, "compare", data_store)
@@ -426,3 +426,35 @@ def test_reference_draws_the_figures_of_what_it_reduced(capsys, tiny_context, tm
     assert {"modadd-main.zarr.zip", "fig15.png", "fig15.txt", "table1.md", "claims.md", "claims.json"} <= shipped
     assert "ising-main.zarr.zip" not in shipped and "fig03.png" not in shipped
     assert "skipped ising-main: ising-main has not been run at scale 'tiny'" in out
+
+
+def only_stores(tiny_context, folder: Path, *experiments: str) -> Path:
+    """A results folder holding only the tiny stores of `experiments` (linked from tiny_context)."""
+    folder.mkdir()
+    for experiment in experiments:
+        name = f"{experiment}-tiny.zarr"
+        (folder / name).symlink_to(f"{tiny_context.results_dir}/{name}")
+    return folder
+
+
+def test_reference_one_experiment_at_a_time_reads_those_reduced_before(capsys, tiny_context, tmp_path):
+    # two machines, one experiment each: the second pass reads the first one's reference file, so that the
+    # figures of both (fig08 reads ising-main and modadd-dynamics) are drawn and each file records its values
+    reference, figures = tmp_path / "reference", tmp_path / "figures"
+    common = ("--scale", "tiny", "--data-dir", tiny_context.data_dir, "--reference-dir", str(reference))
+    first = only_stores(tiny_context, tmp_path / "first", "modadd-dynamics")
+    code, out, err = run_cli(capsys, "reference", *common, "--results-dir", str(first),
+                             "--figures-dir", str(figures / "first"))
+    assert code == 0, err
+    assert "fig08: skipped" in out and not (reference / "tiny" / "fig08.png").exists()
+    second = only_stores(tiny_context, tmp_path / "second", "ising-main")
+    code, out, err = run_cli(capsys, "reference", *common, "--results-dir", str(second),
+                             "--figures-dir", str(figures / "second"))
+    assert code == 0, err
+    assert f"modadd-dynamics: read from {reference / 'tiny' / 'modadd-dynamics.zarr.zip'}" in out
+    assert "fig08: skipped" not in out and (reference / "tiny" / "fig08.png").exists()
+    # every figure of the two is drawn again from the two files alone
+    code, out, err = run_cli(capsys, "figures", "--scale", "tiny", "--reference", str(reference), "--only",
+                             "fig08,fig20,fig32,fig33,fig34", "--figures-dir", str(figures / "again"))
+    assert code == 0, err
+    assert "skipped" not in out and len(list((figures / "again" / "tiny").glob("fig*.png"))) == 5

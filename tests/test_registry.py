@@ -90,3 +90,27 @@ def test_a_reference_context_has_the_grid_and_config_but_no_store(tmp_path):
         ctx.results("ising-main")
     with pytest.raises(MissingResults, match="holds no recorded"):
         ctx.task_data("modadd-main", 0)  # no data is read either
+
+
+def test_a_stand_in_is_read_to_record_the_others_values_and_never_drawn(tiny_context, tmp_path):
+    from grokcore.reference_store import reference_path, write_reference
+    from repro.figures import claims, runs
+    from repro.reference import reduce_experiment
+
+    both = Context(scale="tiny", results_dir=tiny_context.results_dir, data_dir=tiny_context.data_dir)
+    render("fig08", both, str(tmp_path / "both"))  # from both stores: what fig08 and the claims read of each
+    claims.evaluate_claims(both)
+    wanted, recorded = set(both.derived(runs.ISING)), both.derived(runs.MODADD_DYNAMICS)
+    path = reference_path(runs.MODADD_DYNAMICS, "tiny", tmp_path)
+    write_reference(reduce_experiment(both, runs.MODADD_DYNAMICS), path, recorded)
+    ctx = Context(scale="tiny", results_dir=tiny_context.results_dir, data_dir=tiny_context.data_dir,
+                  references={runs.MODADD_DYNAMICS: str(path)}, stand_ins=frozenset({runs.MODADD_DYNAMICS}))
+    with pytest.raises(MissingResults, match="modadd-dynamics has no reference at scale 'tiny' yet"):
+        render("fig08", ctx, str(tmp_path / "stand-in"))
+    assert not (tmp_path / "stand-in").exists()
+    assert ctx.results(runs.MODADD_DYNAMICS).data_vars == {}  # read from the file, not the store
+    results = claims.evaluate_claims(ctx)
+    assert wanted == set(ctx.derived(runs.ISING))
+    stood_in = [r for r in results if runs.MODADD_DYNAMICS in r.experiments]
+    assert stood_in and all(r.verdict == "not run at this scale" for r in stood_in)
+    assert all(r.detail == "modadd-dynamics has no reference at scale 'tiny' yet" for r in stood_in)

@@ -101,6 +101,9 @@ def evaluate_claims(ctx: Context, keys=None) -> list[ClaimResult]:
         try:
             out = spec.evaluate(ctx, *spec.experiments)
             verdict = {True: "agrees", False: "differs", None: "not testable at this scale"}[out.agrees]
+            stood_in = [name for name in spec.experiments if name in ctx.stand_ins]
+            if stood_in:  # evaluated only so that what it reads of the others is recorded (Context.stand_ins)
+                raise MissingResults(f"{', '.join(stood_in)} has no reference at scale {ctx.scale!r} yet")
         except MissingResults as missing:
             out, verdict = Outcome(None, "—", detail=str(missing)), "not run at this scale"
         except Exception as error:  # noqa: BLE001 - one broken claim must not cost the others their verdicts

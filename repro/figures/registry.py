@@ -18,11 +18,13 @@ from grokcore import integrity  # noqa: E402
 from grokcore import store as st  # noqa: E402
 from grokcore.numerics import flush_denormals  # noqa: E402
 from grokcore.reference_codec import key_name  # noqa: E402
-from grokcore.reference_store import open_reference, read_recorded, reference_path  # noqa: E402
+from grokcore.reference_store import read_recorded, read_reference, reference_path  # noqa: E402
 
 FIGURES_DIR = "figures"
 # Cache entries that hold stores and data, not derived values: never recorded into a reference.
 RAW = ("results", "data", "ising_source")
+# The scale whose reference stands in for an experiment not yet reduced at another scale (Context.stand_ins).
+STAND_IN_SCALE = "tiny"
 
 
 class MissingResults(Exception):
@@ -73,6 +75,12 @@ class Context:
     # Draw from the reference results in <reference_dir>/<scale>/ instead (`repro figures --reference`): no store
     # is opened and every derived value is the one `repro reference` recorded from a pass on the stores.
     reference_dir: str | None = None
+    # Experiments drawn from one reference file each although others are drawn from stores ({experiment: path}):
+    # `repro reference` reduces one experiment at a time and reads those it reduced before from their files.
+    references: dict[str, str] = field(default_factory=dict)
+    # Those of `references` whose file is of another scale (a stand-in): figures and claims that read them are
+    # computed, so that the other experiments' values are recorded, but never drawn or judged (`render`).
+    stand_ins: frozenset[str] = frozenset()
     _cache: dict = field(default_factory=dict, repr=False)
     _loaded: set = field(default_factory=set, repr=False)  # experiments whose recorded values are in _cache
 
@@ -82,19 +90,25 @@ class Context:
         with the name of the function that computes the value, then the experiment (e.g. ("regimes",
         experiment)). Drawing from a reference, the value is the recorded one (MissingRecorded if it was not)."""
         if key not in self._cache:
-            drawn_from_reference = self.reference_dir is not None and key[0] != "results"
-            self._cache[key] = self._recorded(key) if drawn_from_reference else compute()
+            path = self.reference_file(str(key[1] if len(key) > 1 else None)) if key[0] != "results" else None
+            self._cache[key] = self._recorded(key, path) if path is not None else compute()
         return self._cache[key]
 
-    def _recorded(self, key: tuple) -> Any:
+    def reference_file(self, experiment: str) -> Path | None:
+        """The reference file `experiment` is drawn from (it may not exist), None where it is drawn from its store."""
+        if experiment in self.references:
+            return Path(self.references[experiment])
+        return None if self.reference_dir is None else reference_path(experiment, self.scale, self.reference_dir)
+
+    def _recorded(self, key: tuple, path: Path) -> Any:
         experiment = key[1] if len(key) > 1 else None
-        path = reference_path(str(experiment), self.scale, self.reference_dir)
         if experiment not in self._loaded and path.is_file():
             self._loaded.add(experiment)
             self._cache.update(read_recorded(path))
         if key not in self._cache:
             raise MissingRecorded(f"{path} holds no recorded {key_name(key)} {key!r}: write it again with "
-                                  f"`repro reference --scale {self.scale}`, whose figure pass records what they read")
+                                  f"`repro reference --scale {path.parent.name}`, whose figure pass records what "
+                                  "they read")
         return self._cache[key]
 
     def derived(self, experiment: str) -> dict[tuple, Any]:
@@ -136,7 +150,7 @@ class Context:
         return self.cached(("results", experiment), lambda: self._open(experiment))
 
     def _open(self, experiment: str) -> xr.Dataset:
-        if self.reference_dir is not None:
+        if self.reference_file(experiment) is not None:
             return self._reference_grid(experiment)
         path = self.store_path(experiment)
         command = f"repro run {experiment} --scale {self.scale}"
@@ -158,10 +172,11 @@ class Context:
     def _reference_grid(self, experiment: str) -> xr.Dataset:
         """Drawing from a reference: the coordinates (alpha, seed, checkpoint, …) and attributes of `experiment`'s
         reduced store, no variables (every value the figures read is a recorded derived one)."""
-        try:
-            reduced = open_reference(experiment, self.scale, self.reference_dir)
-        except FileNotFoundError as error:
-            raise MissingResults(str(error)) from None
+        path = self.reference_file(experiment)
+        if not path.is_file():
+            raise MissingResults(f"no reference results for {experiment} at scale {path.parent.name!r}: {path} "
+                                 "does not exist")
+        reduced = read_reference(path)
         return reduced.drop_vars(list(reduced.data_vars))
 
     def experiment(self, experiment: str):
@@ -169,8 +184,9 @@ class Context:
         with, or the definition in repro/experiments/ if it has none (Table 1 and Fig 1 need no results)."""
         from repro.config import Experiment
 
-        if self.reference_dir is not None:
-            if reference_path(experiment, self.scale, self.reference_dir).is_file():
+        reference = self.reference_file(experiment)
+        if reference is not None:
+            if reference.is_file():
                 return Experiment.from_dict(self.results(experiment).attrs["config"])
             return self.experiment_definition(experiment)
         path = self.store_path(experiment)
@@ -241,6 +257,11 @@ def render(name: str, ctx: Context, out_dir: str = FIGURES_DIR) -> list[Path]:
     for experiment in spec.experiments:  # MissingResults before any work if one has not been run
         ctx.results(experiment)
     fig = spec.draw(ctx)
+    stood_in = [experiment for experiment in spec.experiments if experiment in ctx.stand_ins]
+    if stood_in:
+        plt.close(fig)
+        raise MissingResults(f"drawn only to record what it reads of the others: {', '.join(stood_in)} has no "
+                             f"reference at scale {ctx.scale!r} yet")
     provenance = f"{spec.name} · {', '.join(spec.experiments)} · scale {ctx.scale} · git {git_revision()}"
     fig.text(0.995, 0.003, provenance, ha="right", va="bottom", fontsize=6, color="0.45")
     folder = Path(out_dir) / ctx.scale
