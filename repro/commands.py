@@ -331,7 +331,7 @@ def cmd_reference(args) -> None:
     folder = reference_folder(args.scale, args.reference_dir)
     figures = Path(args.figures_dir) / args.scale
     copied = copy_figures(figures, folder)
-    (folder / "provenance.txt").write_text(provenance_text(args.scale, written + copied))
+    (folder / "provenance.txt").write_text(provenance_text(args.scale, folder, copied))
     print(f"{len(copied)} figure and claims files copied from {figures}/; provenance: {folder / 'provenance.txt'}")
 
 

@@ -26,6 +26,7 @@ import torch
 import xarray as xr
 
 from grokcore.measures import ising_features
+from grokcore.reference_store import SUFFIX, read_reference
 from repro.figures import compression, features, runs
 from repro.figures.registry import Context
 from repro.grid import git_revision, lock_sha256
@@ -150,11 +151,17 @@ def copy_figures(source: Path, folder: Path) -> list[Path]:
     return copied
 
 
-def provenance_text(scale: str, files: list[Path]) -> str:
-    """The provenance file of a reference folder: where its files came from and what it holds."""
+def provenance_text(scale: str, folder: Path, copied: list[Path]) -> str:
+    """The provenance file of a reference folder: where this pass's figures came from, and for every reference
+    file in `folder` (reduced by this pass or an earlier one) where it was trained and reduced."""
     lines = [f"reference results at scale {scale}, reduced and copied by `repro reference --scale {scale}`",
+             "the last pass (figures, Table 1, claims):",
              *(f"{key}: {value}" for key, value in provenance().items()),
-             "files: " + ", ".join(sorted(file.name for file in files))]
+             "figures and claims copied: " + ", ".join(sorted(file.name for file in copied))]
+    for path in sorted(folder.glob(f"*{SUFFIX}")):
+        attrs = read_reference(path).attrs
+        lines.append(f"{path.name}: trained at git {attrs['store_git_revision'][:12]}, reduced at git "
+                     f"{attrs['git_revision'][:12]} on {attrs['created']}, {attrs['machine']}")
     return "\n".join(lines) + "\n"
 
 

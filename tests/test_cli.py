@@ -8,6 +8,7 @@ import pytest
 import xarray as xr
 
 from grokcore import store as st
+from grokcore.reference_store import read_recorded, reference_path
 from repro.cli import build_parser, main
 from repro.config import experiment_names
 
@@ -348,6 +349,10 @@ def test_figures_drawn_from_the_reference_are_those_drawn_from_the_stores(capsys
     assert "fig02.pdf" not in shipped
     provenance = (folder / "provenance.txt").read_text()
     assert all(key in provenance for key in ("git_revision:", "lock_sha256:", "created:", "machine:"))
+    for name in experiment_names():  # the shipped tiny references stand in for unreduced experiments
+        shipped_keys = set(read_recorded(reference_path(name, "tiny")))
+        assert set(read_recorded(folder / f"{name}.zarr.zip")) <= shipped_keys, (
+            f"reference/tiny/{name}.zarr.zip is stale: `make reproduce reference SCALE=tiny`")
     # no stores and no data: everything comes from the reference files
     code, out, err = run_cli(capsys, "figures", "--scale", "tiny", "--reference", str(reference),
                              "--results-dir", str(tmp_path / "no-results"), "--data-dir", str(tmp_path / "no-data"),
@@ -453,6 +458,8 @@ def test_reference_one_experiment_at_a_time_reads_those_reduced_before(capsys, t
     assert code == 0, err
     assert f"modadd-dynamics: read from {reference / 'tiny' / 'modadd-dynamics.zarr.zip'}" in out
     assert "fig08: skipped" not in out and (reference / "tiny" / "fig08.png").exists()
+    provenance = (reference / "tiny" / "provenance.txt").read_text()
+    assert all(f"{name}.zarr.zip: trained at git " in provenance for name in ("ising-main", "modadd-dynamics"))
     # every figure of the two is drawn again from the two files alone
     code, out, err = run_cli(capsys, "figures", "--scale", "tiny", "--reference", str(reference), "--only",
                              "fig08,fig20,fig32,fig33,fig34", "--figures-dir", str(figures / "again"))

@@ -114,3 +114,18 @@ def test_a_stand_in_is_read_to_record_the_others_values_and_never_drawn(tiny_con
     stood_in = [r for r in results if runs.MODADD_DYNAMICS in r.experiments]
     assert stood_in and all(r.verdict == "not run at this scale" for r in stood_in)
     assert all(r.detail == "modadd-dynamics has no reference at scale 'tiny' yet" for r in stood_in)
+
+
+def test_a_figure_failing_on_its_stand_in_says_what_may_not_be_recorded(tmp_path):
+    from repro.figures.registry import FigureSpec, record_through_stand_ins
+
+    ctx = Context(scale="full", results_dir=str(tmp_path), stand_ins=frozenset({"ising-main"}))
+
+    def draw(_):
+        raise ValueError("alpha 0.5 not in the grid")
+
+    reason = record_through_stand_ins(FigureSpec("figXX", "t", ("ising-main", "modadd-main"), draw), ctx,
+                                      ["ising-main"])
+    assert reason.startswith("ising-main has no reference at scale 'full' yet; drawn with its stand-in, it failed "
+                             "(ValueError: alpha 0.5 not in the grid)")
+    assert "reduce them again once it is reduced" in reason

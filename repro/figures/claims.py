@@ -98,16 +98,19 @@ def evaluate_claims(ctx: Context, keys=None) -> list[ClaimResult]:
     for spec in CLAIMS.values():
         if keys is not None and spec.key not in keys:
             continue
+        stood_in = [name for name in spec.experiments if name in ctx.stand_ins]
         try:
             out = spec.evaluate(ctx, *spec.experiments)
             verdict = {True: "agrees", False: "differs", None: "not testable at this scale"}[out.agrees]
-            stood_in = [name for name in spec.experiments if name in ctx.stand_ins]
-            if stood_in:  # evaluated only so that what it reads of the others is recorded (Context.stand_ins)
-                raise MissingResults(f"{', '.join(stood_in)} has no reference at scale {ctx.scale!r} yet")
         except MissingResults as missing:
             out, verdict = Outcome(None, "—", detail=str(missing)), "not run at this scale"
         except Exception as error:  # noqa: BLE001 - one broken claim must not cost the others their verdicts
             out, verdict = Outcome(None, "—", detail=f"{type(error).__name__}: {error}"), "could not be evaluated"
+        if stood_in:  # evaluated only so that what it reads of the others is recorded (Context.stand_ins)
+            failed = f"; with its stand-in it failed ({out.detail})" if verdict == "could not be evaluated" else ""
+            out = Outcome(None, "—", detail=f"{', '.join(stood_in)} has no reference at scale {ctx.scale!r} yet"
+                          + failed)
+            verdict = "not run at this scale"
         results.append(ClaimResult(spec.key, spec.section, spec.statement, spec.paper, out.ours,
                                    spec.tolerance, verdict, spec.experiments, ctx.scale, _number(out.value),
                                    _number(out.spread), out.n, out.detail))

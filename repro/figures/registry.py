@@ -249,6 +249,21 @@ def git_revision() -> str:
     return revision[:7] if len(revision) == 40 else revision
 
 
+def record_through_stand_ins(spec: FigureSpec, ctx: Context, stood_in: list[str]) -> str:
+    """Draw figure `spec` with stand-ins for `stood_in` only for what it reads of its other experiments, and
+    discard it; the reason it is not kept. A stand-in's data differ from the scale's (another grid, say), so a
+    draw may fail part way: said loudly, since values read after the failure are then not recorded."""
+    reason = f"{', '.join(stood_in)} has no reference at scale {ctx.scale!r} yet"
+    try:
+        plt.close(spec.draw(ctx))
+    except MissingResults:
+        raise
+    except Exception as error:  # noqa: BLE001 - the stand-in's data, not the figure, is what failed
+        return (f"{reason}; drawn with its stand-in, it failed ({type(error).__name__}: {error}), so what it "
+                "reads of the others after that may not be recorded: reduce them again once it is reduced")
+    return f"drawn only to record what it reads of the others: {reason}"
+
+
 def render(name: str, ctx: Context, out_dir: str = FIGURES_DIR) -> list[Path]:
     """Draw figure `name` and write <out_dir>/<scale>/<name>.png, .pdf and a caption .txt."""
     if name not in REGISTRY:
@@ -256,12 +271,10 @@ def render(name: str, ctx: Context, out_dir: str = FIGURES_DIR) -> list[Path]:
     spec = REGISTRY[name]
     for experiment in spec.experiments:  # MissingResults before any work if one has not been run
         ctx.results(experiment)
-    fig = spec.draw(ctx)
     stood_in = [experiment for experiment in spec.experiments if experiment in ctx.stand_ins]
     if stood_in:
-        plt.close(fig)
-        raise MissingResults(f"drawn only to record what it reads of the others: {', '.join(stood_in)} has no "
-                             f"reference at scale {ctx.scale!r} yet")
+        raise MissingResults(record_through_stand_ins(spec, ctx, stood_in))
+    fig = spec.draw(ctx)
     provenance = f"{spec.name} · {', '.join(spec.experiments)} · scale {ctx.scale} · git {git_revision()}"
     fig.text(0.995, 0.003, provenance, ha="right", va="bottom", fontsize=6, color="0.45")
     folder = Path(out_dir) / ctx.scale
