@@ -2,7 +2,8 @@
 
 `repro reference` writes them (repro.reference reduces a results store); `open_reference` reads them back. Beside
 the reduced Dataset, a file holds in its group `recorded` the figure pass's derived values of the experiment
-(grokcore.reference_codec), from which `repro figures --reference` draws without the results stores.
+(grokcore.reference_codec), from which `repro figures --reference` draws without the results stores. A grid
+trained in seed chunks has a part per chunk in <scale>/parts/ (the same format; repro.parts merges them).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"  # the reposit
 REFERENCE_ENV = "GROKCORE_REFERENCE"  # overrides REFERENCE_DIR
 SUFFIX = ".zarr.zip"
 RECORDED = "recorded"  # the group of the figure pass's derived values
+PARTS = "parts"  # <scale>/parts/: what each seed chunk of an experiment contributes to its reference (repro.parts)
 
 
 def reference_folder(scale: str = "full", reference_dir: str | os.PathLike | None = None) -> Path:
@@ -32,6 +34,17 @@ def reference_folder(scale: str = "full", reference_dir: str | os.PathLike | Non
 def reference_path(experiment: str, scale: str = "full", reference_dir: str | os.PathLike | None = None) -> Path:
     """<reference_dir>/<scale>/<experiment>.zarr.zip (see `reference_folder`)."""
     return reference_folder(scale, reference_dir) / f"{experiment}{SUFFIX}"
+
+
+def part_path(experiment: str, seeds, scale: str = "full", reference_dir: str | os.PathLike | None = None
+              ) -> Path:
+    """<reference_dir>/<scale>/parts/<experiment>.seeds-<first>-<last>.zarr.zip: the part of a seed chunk."""
+    return reference_folder(scale, reference_dir) / PARTS / f"{experiment}.seeds-{min(seeds)}-{max(seeds)}{SUFFIX}"
+
+
+def part_paths(experiment: str, scale: str = "full", reference_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The part files of `experiment` at `scale` (`part_path`), sorted by name."""
+    return sorted((reference_folder(scale, reference_dir) / PARTS).glob(f"{experiment}.seeds-*{SUFFIX}"))
 
 
 def write_reference(ds: xr.Dataset, path: str | os.PathLike, recorded: dict | None = None) -> Path:

@@ -148,13 +148,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     reference = sub.add_parser("reference", help="draw a scale's figures, Table 1 and claims from its finished "
                                "stores and ship them in reference/<scale>/ with the reduced stores and what the "
-                               "figures read")
+                               "figures read",
+                               epilog="A grid too long for one session is trained in seed chunks: `repro run "
+                               "modadd-main --scale full --seeds 0-4 --store S1`, then `repro reference --scale full "
+                               "--part modadd-main=S1` (commit the part); later seeds 5-9 likewise; then `repro "
+                               "reference --scale full --merge modadd-main`.")
     reference.add_argument("--scale", choices=SCALES, required=True)
     reference.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
     reference.add_argument("--results-dir", default=RESULTS_DIR, help="where results stores live (default results/)")
     reference.add_argument("--figures-dir", default="figures", help="where the figures are drawn before they are "
                            "shipped (default figures/)")
-    reference.add_argument("--only", help="comma-separated experiments to reduce, e.g. ising-main (default: all)")
+    chunks = reference.add_mutually_exclusive_group()
+    chunks.add_argument("--only", help="comma-separated experiments to reduce, e.g. ising-main (default: all)")
+    chunks.add_argument("--part", metavar="[EXPERIMENT=]STORE",
+                        help="reduce a seed chunk (a store of `repro run EXPERIMENT --seeds 0-4`) into "
+                        "reference/<scale>/parts/EXPERIMENT.seeds-0-4.zarr.zip: its metrics and what its figures "
+                        "computed from θ; one chunk per session, committed before the store is lost")
+    chunks.add_argument("--merge", metavar="EXPERIMENT", choices=experiment_names(),
+                        help="reduce EXPERIMENT from its parts once they hold every seed: the figures, claims and "
+                        "reference as from one store of all seeds")
     _reference_option(reference)
     reference.set_defaults(func=cmd_reference)
 
@@ -234,7 +246,7 @@ def _figure_options(parser) -> None:
 def main(argv: list[str] | None = None) -> None:
     from grokcore.lease import LeaseHeld, LeaseLost
     from repro.figures.pipeline import FiguresMissing
-    from repro.figures.registry import MissingResults
+    from repro.figures.registry import MissingResults, NotPreloaded
 
     args = build_parser().parse_args(argv)
     try:
@@ -245,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"repro: error: {len(err.missing)} figures not drawn (each named above with its reason)",
               file=sys.stderr)
         raise SystemExit(1) from None
-    except (UsageError, ValueError, OSError, LeaseHeld, LeaseLost, MissingResults) as err:
+    except (UsageError, ValueError, OSError, LeaseHeld, LeaseLost, MissingResults, NotPreloaded) as err:
         # OSError: unreadable or read-only paths (named in the message), a store whose backend is missing
         print(f"repro: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None

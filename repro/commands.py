@@ -293,14 +293,32 @@ def cmd_verify(args) -> None:
 
 
 def cmd_reference(args) -> None:
-    """Reduce every finished store of a scale (or those --only names) into <reference-dir>/<scale>/, beside that
-    scale's figures, Table 1, claims and a provenance file. The figures and claims are drawn first, and each
-    reference file records the derived values that pass read, so that `repro figures --reference` draws them again
-    without the stores; reducing reuses the pass's numbers (no second pruning or LLC pass)."""
+    """Reduce every finished store of a scale (or those --only names; or with --merge, an experiment's parts) into
+    <reference-dir>/<scale>/, beside that scale's figures, Table 1, claims and a provenance file. The figures and
+    claims are drawn first, and each reference file records the derived values that pass read, so that `repro
+    figures --reference` draws them again without the stores; reducing reuses the pass's numbers (no second pruning
+    or LLC pass). With --part, a seed-chunk store is reduced into a part instead (repro.parts)."""
     from grokcore.reference_store import reference_folder, reference_path, write_reference
-    from repro.figures.pipeline import render_all, write_claims
-    from repro.figures.registry import Context, MissingResults
     from repro.reference import copy_figures, provenance_text, reduce_experiment
+
+    if args.part:
+        return _reference_part(args)
+    ctx, finished = _merged_parts(args) if args.merge else _finished_stores(args)
+    recorded = _figure_pass(ctx, finished, args.figures_dir, args.reference_dir)
+    written = [write_reference(reduce_experiment(ctx, name), reference_path(name, args.scale, args.reference_dir),
+                               recorded[name]) for name in finished]
+    for path in written:
+        print(f"reference: {path} ({path.stat().st_size / 1e3:.0f} kB)")
+    folder = reference_folder(args.scale, args.reference_dir)
+    figures = Path(args.figures_dir) / args.scale
+    copied = copy_figures(figures, folder)
+    (folder / "provenance.txt").write_text(provenance_text(args.scale, folder, copied))
+    print(f"{len(copied)} figure and claims files copied from {figures}/; provenance: {folder / 'provenance.txt'}")
+
+
+def _finished_stores(args):
+    """A Context over the scale's results stores, and the experiments (of --only) whose stores are finished."""
+    from repro.figures.registry import Context, MissingResults
 
     names = args.only.split(",") if args.only else experiment_names()
     unknown = [name for name in names if name not in experiment_names()]
@@ -320,19 +338,53 @@ def cmd_reference(args) -> None:
     if not finished:
         raise UsageError(f"nothing to reduce: no finished results store of scale {args.scale!r} in "
                          f"{args.results_dir}/; run `repro reproduce --scale {args.scale}`")
-    _read_reduced_before(ctx, args.reference_dir, unfinished=[n for n in experiment_names() if n not in finished])
-    render_all(ctx, out_dir=args.figures_dir, strict=False)
-    write_claims(ctx, out_dir=args.figures_dir)
-    recorded = {name: ctx.derived(name) for name in finished}  # before reducing adds what no figure reads
-    written = [write_reference(reduce_experiment(ctx, name), reference_path(name, args.scale, args.reference_dir),
-                               recorded[name]) for name in finished]
-    for path in written:
-        print(f"reference: {path} ({path.stat().st_size / 1e3:.0f} kB)")
-    folder = reference_folder(args.scale, args.reference_dir)
-    figures = Path(args.figures_dir) / args.scale
-    copied = copy_figures(figures, folder)
-    (folder / "provenance.txt").write_text(provenance_text(args.scale, folder, copied))
-    print(f"{len(copied)} figure and claims files copied from {figures}/; provenance: {folder / 'provenance.txt'}")
+    return ctx, finished
+
+
+def _merged_parts(args):
+    """A Context whose results of --merge are its parts' metrics, merged, with their θ-values preloaded."""
+    from repro.figures.registry import Context
+    from repro.parts import RECOMPUTED, merged_values
+
+    values = merged_values(args.merge, args.scale, args.reference_dir)
+    ctx = Context(scale=args.scale, results_dir=args.results_dir, data_dir=args.data_dir,
+                  metrics_only={args.merge: RECOMPUTED})
+    ctx.preload(values)
+    print(f"{args.merge}: merged from {len(values['results', args.merge]['seed'])} seeds' parts")
+    return ctx, [args.merge]
+
+
+def _figure_pass(ctx, finished: list[str], figures_dir: str, reference_dir: str | None) -> dict[str, dict]:
+    """Draw every figure and the claims from `ctx` (the experiments not `finished` from the references reduced
+    before) into figures_dir; {experiment: the derived values read} of each of `finished`."""
+    from repro.figures.pipeline import render_all, write_claims
+
+    _read_reduced_before(ctx, reference_dir, unfinished=[n for n in experiment_names() if n not in finished])
+    render_all(ctx, out_dir=figures_dir, strict=False)
+    write_claims(ctx, out_dir=figures_dir)
+    return {name: ctx.derived(name) for name in finished}  # before reducing adds what no figure reads
+
+
+def _reference_part(args) -> None:
+    """The part of a seed-chunk store (--part [EXPERIMENT=]STORE), from a figure pass on it alone."""
+    import tempfile
+
+    from repro.figures.registry import Context
+    from repro.parts import missing_seeds, read_parts, seed_ranges, write_part
+
+    stores = _figure_stores([args.part])
+    (name, store), = stores.items()
+    ctx = Context(scale=args.scale, data_dir=args.data_dir, stores=stores)
+    if ctx.results(name).attrs["scale"] != args.scale:
+        raise UsageError(f"--part {args.part}: {store} is of scale {ctx.results(name).attrs['scale']!r}, "
+                         f"not {args.scale!r}")
+    with tempfile.TemporaryDirectory() as figures:  # one chunk's figures: drawn for what they read, not shipped
+        _figure_pass(ctx, [name], figures, args.reference_dir)
+    path = write_part(ctx, name, args.reference_dir)
+    print(f"part: {path} ({path.stat().st_size / 1e3:.0f} kB)")
+    missing = missing_seeds(read_parts(name, args.scale, args.reference_dir), name, args.scale)
+    print(f"{name}: seeds {seed_ranges(missing)} still missing" if missing else
+          f"{name}: every seed is in a part: merge them with `repro reference --scale {args.scale} --merge {name}`")
 
 
 def _read_reduced_before(ctx, reference_dir: str | None, unfinished: list[str]) -> None:

@@ -3,25 +3,37 @@
 import pytest
 
 
+def train_serially(exp, path: str, data_dir: str, derivation: dict | None = None) -> str:
+    """Train the grid of Experiment `exp` into a new store at `path`, task by task in this process (no Dask)."""
+    from grokcore import store as st
+    from repro.grid import ensure_store, pending_tasks, prepare_data, train_cells
+
+    data = prepare_data(exp, str(data_dir), progress=False)
+    ensure_store(exp, path, data, derivation)
+    for seed_index, group in pending_tasks(exp, path):
+        train_cells(exp, path, data, seed_index, group)
+    st.consolidate(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_context(tmp_path_factory):
     """A figure Context over tiny-scale stores of every experiment, trained serially (no Dask)."""
     from grokcore import store as st
     from repro.config import experiment_names, load_experiment
     from repro.figures.registry import Context
-    from repro.grid import ensure_store, pending_tasks, prepare_data, train_cells
 
     results = tmp_path_factory.mktemp("results")
     data_dir = tmp_path_factory.mktemp("data")
     for name in experiment_names():
-        exp = load_experiment(name, "tiny")
-        path = st.default_store_path(name, "tiny", results)
-        data = prepare_data(exp, str(data_dir), progress=False)
-        ensure_store(exp, path, data)
-        for seed_index, group in pending_tasks(exp, path):
-            train_cells(exp, path, data, seed_index, group)
-        st.consolidate(path)
+        train_serially(load_experiment(name, "tiny"), st.default_store_path(name, "tiny", results), data_dir)
     return Context(scale="tiny", results_dir=str(results), data_dir=str(data_dir))
+
+
+@pytest.fixture(scope="session")
+def train_tiny():
+    """`train_serially`: an experiment's grid trained in this process into a new store."""
+    return train_serially
 
 
 @pytest.fixture

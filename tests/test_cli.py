@@ -6,22 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from command_line import one_error_line, run_cli
 
 from grokcore import store as st
 from grokcore.reference_store import read_recorded, reference_path
-from repro.cli import build_parser, main
+from repro.cli import build_parser
 from repro.config import experiment_names
-
-
-def run_cli(capsys, *argv):
-    """Run `repro argv…`; return (exit code, stdout, stderr)."""
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_every_command_has_help(capsys):
@@ -154,12 +144,6 @@ def test_missing_pickle_is_named(capsys, tmp_path):
 def files(root):
     """Every file under root with its size and modification time: a store left as it was keeps all three."""
     return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def one_error_line(code, err, message):
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code not in (0, None) and "Traceback" not in err, err
-    assert len(lines) == 1 and lines[0].startswith("repro: error: ") and message in lines[0], err
 
 
 TRAIN = ["train", "--task", "modadd", "--alphas", "1", "--epochs", "1", "--batch-size", "4096", "--no-fisher"]

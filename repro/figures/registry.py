@@ -35,6 +35,11 @@ class MissingRecorded(MissingResults):
     """Drawing from a reference, a figure or claim needs a derived value that the reference did not record."""
 
 
+class NotPreloaded(Exception):
+    """A value of an experiment whose results hold no θ (`Context.metrics_only`) was neither preloaded nor
+    computable from the metrics: the reference would lack it, so the pass stops."""
+
+
 @dataclass(frozen=True)
 class FigureSpec:
     """A registered figure: its file name, what it shows, and the experiments it is drawn from."""
@@ -81,7 +86,11 @@ class Context:
     # Those of `references` whose file is of another scale (a stand-in): figures and claims that read them are
     # computed, so that the other experiments' values are recorded, but never drawn or judged (`render`).
     stand_ins: frozenset[str] = frozenset()
+    # Experiments whose results hold the metrics but no θ, Fisher diagonal or data (merged from seed chunks,
+    # repro.parts), each with the functions that may compute from those; every other value must be preloaded.
+    metrics_only: dict[str, frozenset[str]] = field(default_factory=dict)
     _cache: dict = field(default_factory=dict, repr=False)
+    _preloaded: dict = field(default_factory=dict, repr=False)  # `preload`'s values, cached when first read
     _loaded: set = field(default_factory=set, repr=False)  # experiments whose recorded values are in _cache
 
     def cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
@@ -91,8 +100,27 @@ class Context:
         experiment)). Drawing from a reference, the value is the recorded one (MissingRecorded if it was not)."""
         if key not in self._cache:
             path = self.reference_file(str(key[1] if len(key) > 1 else None)) if key[0] != "results" else None
-            self._cache[key] = self._recorded(key, path) if path is not None else compute()
+            if path is not None:
+                self._cache[key] = self._recorded(key, path)
+            elif key in self._preloaded:
+                self._cache[key] = self._preloaded[key]
+            else:
+                self._computable(key)
+                self._cache[key] = compute()
         return self._cache[key]
+
+    def preload(self, values: dict[tuple, Any]) -> None:
+        """Take {key: value} as computed (a merged reference: the merged metrics under ("results", experiment)
+        and its parts' θ-values); each becomes one of `derived`'s values once a figure or claim reads it."""
+        self._preloaded.update(values)
+
+    def _computable(self, key: tuple) -> None:
+        """NotPreloaded if `key` is a value of a `metrics_only` experiment that its metrics cannot give."""
+        experiment = key[1] if len(key) > 1 else None
+        if key[0] not in RAW and key[0] not in self.metrics_only.get(experiment, {key[0]}):
+            raise NotPreloaded(f"{key_name(key)} {key!r} needs the θ, Fisher diagonals or data of {experiment}, "
+                               "which its merged results do not hold, and none of its parts recorded it: write "
+                               "the parts again with `repro reference --part`")
 
     def reference_file(self, experiment: str) -> Path | None:
         """The reference file `experiment` is drawn from (it may not exist), None where it is drawn from its store."""
@@ -180,11 +208,14 @@ class Context:
         return reduced.drop_vars(list(reduced.data_vars))
 
     def experiment(self, experiment: str):
-        """The Experiment config of `experiment` at this scale: the one its store (or its reference) was written
-        with, or the definition in repro/experiments/ if it has none (Table 1 and Fig 1 need no results)."""
+        """The Experiment config of `experiment` at this scale: the one its store (or its reference, or its preloaded
+        results) was written with, or the definition in repro/experiments/ if it has none (Table 1 and Fig 1 need
+        no results)."""
         from repro.config import Experiment
 
         reference = self.reference_file(experiment)
+        if ("results", experiment) in self._preloaded:
+            return Experiment.from_dict(self._preloaded["results", experiment].attrs["config"])
         if reference is not None:
             if reference.is_file():
                 return Experiment.from_dict(self.results(experiment).attrs["config"])
