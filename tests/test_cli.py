@@ -1,6 +1,7 @@
 """Tests of the `repro` command line: every command's help, real runs, and one clear message per bad input."""
 
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -426,16 +427,24 @@ def only_stores(tiny_context, folder: Path, *experiments: str) -> Path:
     return folder
 
 
-def test_reference_one_experiment_at_a_time_reads_those_reduced_before(capsys, tiny_context, tmp_path):
-    # two machines, one experiment each: the second pass reads the first one's reference file, so that the
-    # figures of both (fig08 reads ising-main and modadd-dynamics) are drawn and each file records its values
+def test_reference_one_experiment_at_a_time_reads_those_reduced_before(capsys, monkeypatch, tiny_context, tmp_path):
+    # two machines, one experiment each: the first pass reads a stand-in for ising-main (here the shipped tiny
+    # reference, under another scale's name), the second the first one's reference file, so that the figures of
+    # both (fig08 reads ising-main and modadd-dynamics) are drawn from the files and each records its values
+    from repro.figures import registry
+
     reference, figures = tmp_path / "reference", tmp_path / "figures"
+    monkeypatch.setattr(registry, "STAND_IN_SCALE", "stand-in")
+    (reference / "stand-in").mkdir(parents=True)
+    shutil.copy(reference_path("ising-main", "tiny"), reference / "stand-in")
     common = ("--scale", "tiny", "--data-dir", tiny_context.data_dir, "--reference-dir", str(reference))
     first = only_stores(tiny_context, tmp_path / "first", "modadd-dynamics")
     code, out, err = run_cli(capsys, "reference", *common, "--results-dir", str(first),
                              "--figures-dir", str(figures / "first"))
     assert code == 0, err
-    assert "fig08: skipped" in out and not (reference / "tiny" / "fig08.png").exists()
+    assert "ising-main: read from " in out and "(a stand-in: figures reading it are not kept)" in out
+    assert "fig08: skipped: drawn only to record what it reads of the others: ising-main has no reference" in out
+    assert not (reference / "tiny" / "fig08.png").exists()
     second = only_stores(tiny_context, tmp_path / "second", "ising-main")
     code, out, err = run_cli(capsys, "reference", *common, "--results-dir", str(second),
                              "--figures-dir", str(figures / "second"))
