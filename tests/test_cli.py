@@ -377,6 +377,19 @@ def test_compare_prints_a_tiny_store_beside_the_reference(capsys, tiny_context, 
     assert any(line.split()[0] == "llc" for line in lines[2:]) and any(" ± " in line for line in lines)
 
 
+def test_a_tiny_store_is_compared_with_the_shipped_full_scale_reference(capsys, tiny_context):
+    import grokcore
+
+    shipped = grokcore.open_reference("modadd-dynamics")  # reference/full/ of this repository
+    assert shipped.attrs["scale"] == "full" and shipped.sizes["seed"] == 10
+    assert list(shipped["alpha"].values) == [0.1, 10.0] and (shipped["final_test_acc"] > 0.99).all()
+    store = tiny_context.store_path("modadd-dynamics")
+    code, out, err = run_cli(capsys, "compare", store, "--data-dir", tiny_context.data_dir)
+    assert code == 0, err
+    rows = {tuple(line.split()[:2]): line for line in out.splitlines()[2:]}
+    assert "(n = 10)" in rows["final_test_acc", "10"] and rows["final_test_acc", "2"].rstrip().endswith("—")
+
+
 def test_compare_without_a_reference_names_the_missing_file(capsys, tiny_context, tmp_path):
     code, _, err = run_cli(capsys, "compare", tiny_context.store_path("ising-main"), "--reference-dir", str(tmp_path))
     assert code == 2 and len(err.strip().splitlines()) == 1
