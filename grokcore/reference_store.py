@@ -82,6 +82,12 @@ def open_reference(experiment: str, scale: str = "full", reference_dir: str | os
     return read_reference(path)
 
 
+def read_reference_attrs(path: str | os.PathLike) -> dict:
+    """The attributes of the reference file at `path` (experiment, config, provenance), without its arrays."""
+    with zarr.storage.ZipStore(path, mode="r") as store:
+        return dict(zarr.open_group(store, mode="r", zarr_format=3).attrs)
+
+
 def read_reference(path: str | os.PathLike) -> xr.Dataset:
     """The reduced Dataset of the reference file at `path`, loaded into memory."""
     with zarr.storage.ZipStore(path, mode="r") as store:

@@ -303,8 +303,8 @@ def cmd_reference(args) -> None:
 
     if args.part:
         return _reference_part(args)
-    ctx, finished = _merged_parts(args) if args.merge else _finished_stores(args)
-    recorded = _figure_pass(ctx, finished, args.figures_dir, args.reference_dir)
+    ctx, finished, present = _merged_parts(args) if args.merge else _finished_stores(args)
+    recorded = _figure_pass(ctx, finished, present, args.figures_dir, args.reference_dir)
     written = [write_reference(reduce_experiment(ctx, name), reference_path(name, args.scale, args.reference_dir),
                                recorded[name]) for name in finished]
     for path in written:
@@ -334,11 +334,10 @@ def _finished_stores(args):
         except MissingResults as err:
             if name in names:
                 print(f"skipped {name}: {err}")
-    finished = [name for name in finished if name in names]
-    if not finished:
+    if not set(finished) & set(names):
         raise UsageError(f"nothing to reduce: no finished results store of scale {args.scale!r} in "
                          f"{args.results_dir}/; run `repro reproduce --scale {args.scale}`")
-    return ctx, finished
+    return ctx, [name for name in finished if name in names], finished
 
 
 def _merged_parts(args):
@@ -351,15 +350,16 @@ def _merged_parts(args):
                   metrics_only={args.merge: RECOMPUTED})
     ctx.preload(values)
     print(f"{args.merge}: merged from {len(values['results', args.merge]['seed'])} seeds' parts")
-    return ctx, [args.merge]
+    return ctx, [args.merge], [args.merge]
 
 
-def _figure_pass(ctx, finished: list[str], figures_dir: str, reference_dir: str | None) -> dict[str, dict]:
-    """Draw every figure and the claims from `ctx` (the experiments not `finished` from the references reduced
-    before) into figures_dir; {experiment: the derived values read} of each of `finished`."""
+def _figure_pass(ctx, finished: list[str], present: list[str], figures_dir: str, reference_dir: str | None
+                 ) -> dict[str, dict]:
+    """Draw every figure and the claims from `ctx` (the experiments not `present` as stores from the references
+    reduced before) into figures_dir; {experiment: the derived values read} of each of `finished`."""
     from repro.figures.pipeline import render_all, write_claims
 
-    _read_reduced_before(ctx, reference_dir, unfinished=[n for n in experiment_names() if n not in finished])
+    _read_reduced_before(ctx, reference_dir, unfinished=[n for n in experiment_names() if n not in present])
     render_all(ctx, out_dir=figures_dir, strict=False)
     write_claims(ctx, out_dir=figures_dir)
     return {name: ctx.derived(name) for name in finished}  # before reducing adds what no figure reads
@@ -379,7 +379,7 @@ def _reference_part(args) -> None:
         raise UsageError(f"--part {args.part}: {store} is of scale {ctx.results(name).attrs['scale']!r}, "
                          f"not {args.scale!r}")
     with tempfile.TemporaryDirectory() as figures:  # one chunk's figures: drawn for what they read, not shipped
-        _figure_pass(ctx, [name], figures, args.reference_dir)
+        _figure_pass(ctx, [name], [name], figures, args.reference_dir)
     path = write_part(ctx, name, args.reference_dir)
     print(f"part: {path} ({path.stat().st_size / 1e3:.0f} kB)")
     missing = missing_seeds(read_parts(name, args.scale, args.reference_dir), name, args.scale)
@@ -394,16 +394,16 @@ def _read_reduced_before(ctx, reference_dir: str | None, unfinished: list[str]) 
     from grokcore.reference_store import reference_path
     from repro.figures.registry import STAND_IN_SCALE
 
-    stand_ins = []
+    stand_ins = set()
     for name in unfinished:
-        for scale in (ctx.scale, STAND_IN_SCALE):
-            path = reference_path(name, scale, reference_dir)
-            if path.is_file():
-                ctx.references[name] = str(path)
-                stand_ins += [name] if scale != ctx.scale else []
-                print(f"{name}: read from {path}" + (" (a stand-in: figures reading it are not kept)"
-                                                      if scale != ctx.scale else ""))
-                break
+        path = reference_path(name, ctx.scale, reference_dir)
+        if not path.is_file():
+            path = reference_path(name, STAND_IN_SCALE, reference_dir)
+            if not path.is_file():
+                continue
+            stand_ins.add(name)
+        ctx.references[name] = str(path)
+        print(f"{name}: read from {path}" + (" (a stand-in: figures reading it are not kept)" * (name in stand_ins)))
     ctx.stand_ins = frozenset(stand_ins)
 
 

@@ -26,7 +26,7 @@ import torch
 import xarray as xr
 
 from grokcore.measures import ising_features
-from grokcore.reference_store import SUFFIX, read_reference
+from grokcore.reference_store import SUFFIX, read_reference_attrs
 from repro.figures import compression, features, runs
 from repro.figures.registry import Context
 from repro.grid import git_revision, lock_sha256
@@ -159,7 +159,7 @@ def provenance_text(scale: str, folder: Path, copied: list[Path]) -> str:
              *(f"{key}: {value}" for key, value in provenance().items()),
              "figures and claims copied: " + ", ".join(sorted(file.name for file in copied))]
     for path in sorted(folder.glob(f"*{SUFFIX}")):
-        attrs = read_reference(path).attrs
+        attrs = read_reference_attrs(path)
         lines.append(f"{path.name}: trained at git {attrs['store_git_revision'][:12]}, reduced at git "
                      f"{attrs['git_revision'][:12]} on {attrs['created']}, {attrs['machine']}")
     return "\n".join(lines) + "\n"

@@ -471,3 +471,15 @@ def test_reference_one_experiment_at_a_time_reads_those_reduced_before(capsys, m
                              "fig08,fig20,fig32,fig33,fig34", "--figures-dir", str(figures / "again"))
     assert code == 0, err
     assert "skipped" not in out and len(list((figures / "again" / "tiny").glob("fig*.png"))) == 5
+
+
+def test_reference_only_one_draws_the_other_finished_stores_from_their_stores(capsys, tiny_context, tmp_path):
+    reference = tmp_path / "reference"
+    (reference / "tiny").mkdir(parents=True)
+    shutil.copy(reference_path("ising-main", "tiny"), reference / "tiny")  # reduced before, on another machine
+    both = only_stores(tiny_context, tmp_path / "both", "ising-main", "modadd-dynamics")
+    code, out, err = run_cli(capsys, "reference", "--scale", "tiny", "--only", "modadd-dynamics", "--results-dir",
+                             str(both), "--data-dir", tiny_context.data_dir, "--reference-dir", str(reference),
+                             "--figures-dir", str(tmp_path / "figures"))
+    assert code == 0, err
+    assert "ising-main: read from" not in out and "fig08: skipped" not in out
