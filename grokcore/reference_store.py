@@ -22,7 +22,7 @@ REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"  # the reposit
 REFERENCE_ENV = "GROKCORE_REFERENCE"  # overrides REFERENCE_DIR
 SUFFIX = ".zarr.zip"
 RECORDED = "recorded"  # the group of the figure pass's derived values
-PARTS = "parts"  # <scale>/parts/: what each seed chunk of an experiment contributes to its reference (repro.parts)
+PARTS = "parts"  # <scale>/parts/: what each chunk of an experiment's grid contributes to its reference (repro.parts)
 
 
 def reference_folder(scale: str = "full", reference_dir: str | os.PathLike | None = None) -> Path:
@@ -36,15 +36,16 @@ def reference_path(experiment: str, scale: str = "full", reference_dir: str | os
     return reference_folder(scale, reference_dir) / f"{experiment}{SUFFIX}"
 
 
-def part_path(experiment: str, seeds, scale: str = "full", reference_dir: str | os.PathLike | None = None
+def part_path(experiment: str, chunk: str, scale: str = "full", reference_dir: str | os.PathLike | None = None
               ) -> Path:
-    """<reference_dir>/<scale>/parts/<experiment>.seeds-<first>-<last>.zarr.zip: the part of a seed chunk."""
-    return reference_folder(scale, reference_dir) / PARTS / f"{experiment}.seeds-{min(seeds)}-{max(seeds)}{SUFFIX}"
+    """<reference_dir>/<scale>/parts/<experiment>.<chunk>.zarr.zip: the part of a chunk of the grid (chunk e.g.
+    "seeds-0-4" or "alphas-0.1_0.3", repro.parts.chunk_name)."""
+    return reference_folder(scale, reference_dir) / PARTS / f"{experiment}.{chunk}{SUFFIX}"
 
 
 def part_paths(experiment: str, scale: str = "full", reference_dir: str | os.PathLike | None = None) -> list[Path]:
     """The part files of `experiment` at `scale` (`part_path`), sorted by name."""
-    return sorted((reference_folder(scale, reference_dir) / PARTS).glob(f"{experiment}.seeds-*{SUFFIX}"))
+    return sorted((reference_folder(scale, reference_dir) / PARTS).glob(f"{experiment}.*{SUFFIX}"))
 
 
 def write_reference(ds: xr.Dataset, path: str | os.PathLike, recorded: dict | None = None) -> Path:

@@ -149,10 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     reference = sub.add_parser("reference", help="draw a scale's figures, Table 1 and claims from its finished "
                                "stores and ship them in reference/<scale>/ with the reduced stores and what the "
                                "figures read",
-                               epilog="A grid too long for one session is trained in seed chunks: `repro run "
+                               epilog="A grid too long for one session is trained in chunks: `repro run "
                                "modadd-main --scale full --seeds 0-4 --store S1`, then `repro reference --scale full "
                                "--part modadd-main=S1` (commit the part); later seeds 5-9 likewise; then `repro "
-                               "reference --scale full --merge modadd-main`.")
+                               "reference --scale full --merge modadd-main`. Ising is split by α instead (`--alphas "
+                               "0.1,0.3,1,2`): its archetypes depend on every seed.")
     reference.add_argument("--scale", choices=SCALES, required=True)
     reference.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
     reference.add_argument("--results-dir", default=RESULTS_DIR, help="where results stores live (default results/)")
@@ -161,12 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     chunks = reference.add_mutually_exclusive_group()
     chunks.add_argument("--only", help="comma-separated experiments to reduce, e.g. ising-main (default: all)")
     chunks.add_argument("--part", metavar="[EXPERIMENT=]STORE",
-                        help="reduce a seed chunk (a store of `repro run EXPERIMENT --seeds 0-4`) into "
-                        "reference/<scale>/parts/EXPERIMENT.seeds-0-4.zarr.zip: its metrics and what its figures "
-                        "computed from θ; one chunk per session, committed before the store is lost")
+                        help="reduce a chunk of the grid (a store of `repro run EXPERIMENT --seeds 0-4`, or of "
+                        "--alphas 0.1,0.3) into reference/<scale>/parts/EXPERIMENT.seeds-0-4.zarr.zip (or "
+                        ".alphas-0.1_0.3): its metrics and what its figures computed from θ; one chunk per session, "
+                        "committed before the store is lost")
     chunks.add_argument("--merge", metavar="EXPERIMENT", choices=experiment_names(),
-                        help="reduce EXPERIMENT from its parts once they hold every seed: the figures, claims and "
-                        "reference as from one store of all seeds")
+                        help="reduce EXPERIMENT from its parts once they hold every seed (α): the figures, claims "
+                        "and reference as from one store of the whole grid")
     _reference_option(reference)
     reference.set_defaults(func=cmd_reference)
 

@@ -341,15 +341,15 @@ def _finished_stores(args):
 
 
 def _merged_parts(args):
-    """A Context whose results of --merge are its parts' metrics, merged, with their θ-values preloaded."""
+    """A Context whose results of --merge are its parts' metrics, merged, with their recorded values preloaded."""
     from repro.figures.registry import Context
-    from repro.parts import RECOMPUTED, merged_values
+    from repro.parts import merged_values
 
-    values = merged_values(args.merge, args.scale, args.reference_dir)
+    merged = merged_values(args.merge, args.scale, args.reference_dir)
     ctx = Context(scale=args.scale, results_dir=args.results_dir, data_dir=args.data_dir,
-                  metrics_only={args.merge: RECOMPUTED})
-    ctx.preload(values)
-    print(f"{args.merge}: merged from {len(values['results', args.merge]['seed'])} seeds' parts")
+                  metrics_only={args.merge: merged.recomputed})
+    ctx.preload(merged.values)
+    print(f"{args.merge}: merged from the parts of {merged.summary}")
     return ctx, [args.merge], [args.merge]
 
 
@@ -366,25 +366,32 @@ def _figure_pass(ctx, finished: list[str], present: list[str], figures_dir: str,
 
 
 def _reference_part(args) -> None:
-    """The part of a seed-chunk store (--part [EXPERIMENT=]STORE), from a figure pass on it alone."""
+    """The part of a chunk store (--part [EXPERIMENT=]STORE), from a figure pass on it alone."""
     import tempfile
 
     from repro.figures.registry import Context
-    from repro.parts import missing_seeds, read_parts, seed_ranges, write_part
+    from repro.parts import SPLITS, missing, read_parts, split_of, values_text, write_part
 
     stores = _figure_stores([args.part])
     (name, store), = stores.items()
     ctx = Context(scale=args.scale, data_dir=args.data_dir, stores=stores)
-    if ctx.results(name).attrs["scale"] != args.scale:
-        raise UsageError(f"--part {args.part}: {store} is of scale {ctx.results(name).attrs['scale']!r}, "
-                         f"not {args.scale!r}")
+    attrs = ctx.results(name).attrs
+    if attrs["scale"] != args.scale:
+        raise UsageError(f"--part {args.part}: {store} is of scale {attrs['scale']!r}, not {args.scale!r}")
+    try:
+        split_of(attrs["config"], name, args.scale)  # before the figure pass: one line, not hours later
+    except ValueError as error:
+        raise UsageError(f"--part {args.part}: {error}") from None
     with tempfile.TemporaryDirectory() as figures:  # one chunk's figures: drawn for what they read, not shipped
         _figure_pass(ctx, [name], [name], figures, args.reference_dir)
     path = write_part(ctx, name, args.reference_dir)
     print(f"part: {path} ({path.stat().st_size / 1e3:.0f} kB)")
-    missing = missing_seeds(read_parts(name, args.scale, args.reference_dir), name, args.scale)
-    print(f"{name}: seeds {seed_ranges(missing)} still missing" if missing else
-          f"{name}: every seed is in a part: merge them with `repro reference --scale {args.scale} --merge {name}`")
+    parts = read_parts(name, args.scale, args.reference_dir)
+    absent = missing(parts, name, args.scale)
+    what = SPLITS[parts[0].split].replace("_", " ")
+    print(f"{name}: {what} {values_text(parts[0].split, absent)} still missing" if absent else
+          f"{name}: every one of its {what} is in a part: merge them with `repro reference --scale {args.scale} "
+          f"--merge {name}`")
 
 
 def _read_reduced_before(ctx, reference_dir: str | None, unfinished: list[str]) -> None:

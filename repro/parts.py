@@ -1,226 +1,204 @@
-"""Seed chunks of an experiment: each reduced into a part file, the parts merged into the experiment's reference."""
+"""Chunks of an experiment's grid: each reduced into a part file, the parts merged into the experiment's reference.
+
+A grid too long for one session is trained in chunks, each a store of `repro run` with --seeds (some seeds, every
+α) or --alphas (some α, every seed). A seed chunk's part keeps its per-epoch metrics and the values its figures
+computed from θ; the merged pass recomputes what is a function of the metrics alone (a seed mean cannot be merged
+from per-chunk means). An α chunk's part keeps what its figures computed, the metrics only at the checkpoints,
+and every value of one α for each of its α (`of_every_alpha`): then nothing is recomputed, and the merged pass
+reads the parts as a pass over a reference does. Seed-spanning values (Ising's archetypes, trajectory checkpoints
+chosen from every seed, seed means of spectra) merge exactly only when split by α.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
 import xarray as xr
 
-from grokcore.reference_codec import encode, key_name
+from grokcore.reference_codec import key_name
 from grokcore.reference_store import part_path, part_paths, read_recorded, read_reference, write_reference
 from repro.config import load_experiment
 from repro.figures.registry import Context
 from repro.grid import science_config
-from repro.reference import METRICS, reference_attrs
+from repro.part_rules import ALPHA_RULES, PER_ALPHA, RECOMPUTED, SEED_RULES
+from repro.reference import METRICS, reduce_experiment, reference_attrs
 
-# The derived functions of the metrics alone: a part does not keep them, the merged pass recomputes them from the
-# merged curves (a seed mean, or the transition epochs of one, cannot be merged from per-chunk values).
-RECOMPUTED = frozenset({"final_metrics", "seed_mean_curve", "regimes", "transition_epochs", "test_time", "plateaus",
-                        "convergence_times"})
+SPLITS = {"seed": "seeds", "alpha": "weight_multipliers"}  # the dimensions a grid is split along, their config keys
+OPTIONS = {"seed": "--seeds", "alpha": "--alphas"}  # the `repro run` option that trains a chunk of each
+# The config keys a chunk's store may differ in from the whole grid's: what it holds, and for an α chunk how many α
+# are trained together (by default all of them; the ensemble trains each α as alone, to float round-off).
+FREE = {"seed": {"seeds"}, "alpha": {"weight_multipliers", "group_size"}}
 
 
 class Part(NamedTuple):
-    """One seed chunk's part: its file, its metrics (alpha, seed, epoch) and its recorded θ-values {key: value}."""
+    """One chunk's part: its file, its metrics (alpha, seed, epoch) and its recorded values {key: value}."""
 
     path: Path
     metrics: xr.Dataset
     recorded: dict
 
     @property
-    def seeds(self) -> list[int]:
-        return [int(seed) for seed in self.metrics["seed"].values]
+    def split(self) -> str:
+        """"seed" or "alpha": the dimension its grid is split along."""
+        return self.metrics.attrs.get("split", "seed")  # parts written before α chunks: seeds
+
+    @property
+    def held(self) -> list:
+        """The seeds (or α) it holds."""
+        return self.metrics[self.split].values.tolist()
+
+
+def split_of(config: dict, experiment: str, scale: str) -> str:
+    """"seed" or "alpha": which of the packaged grid of `experiment` at `scale` a chunk store of `config` is part
+    of; ValueError (one line) if it holds every seed and α, or only some of both."""
+    packaged = science_config(load_experiment(experiment, scale))
+    partial = [dim for dim, name in SPLITS.items() if sorted(config[name]) != sorted(packaged[name])]
+    if len(partial) != 1:
+        raise ValueError(f"a part holds some seeds and every α, or some α and every seed, of {experiment} at scale "
+                         f"{scale}; this store holds seeds {config['seeds']} and α {config['weight_multipliers']}, "
+                         f"of seeds {packaged['seeds']} and α {packaged['weight_multipliers']}")
+    return partial[0]
+
+
+def chunk_name(split: str, held) -> str:
+    """"seeds-0-4" or "alphas-0.1_0.3": the chunk in its part's file name."""
+    if split == "seed":
+        return f"seeds-{min(held)}-{max(held)}"
+    return "alphas-" + "_".join(f"{alpha:g}" for alpha in sorted(held))
 
 
 def write_part(ctx: Context, experiment: str, reference_dir: str | None = None) -> Path:
-    """Write the part of `experiment`'s seed-chunk store in `ctx` after a figure pass on it: its per-epoch metrics,
-    checkpoint epochs and attributes, and the derived values of the pass that need θ, the Fisher diagonals or the
-    data (those not RECOMPUTED)."""
+    """Write the part of `experiment`'s chunk store in `ctx` after a figure pass on it (see the module docstring)."""
     ds = ctx.results(experiment)
-    metrics = ds[list(METRICS)].assign_coords(checkpoint=ds["checkpoint"]).compute()
-    kept = {key: value for key, value in ctx.derived(experiment).items() if key[0] not in RECOMPUTED}
-    path = part_path(experiment, ds["seed"].values, ctx.scale, reference_dir)
-    attrs = {**ds.attrs, **reference_attrs(ds), "kind": "grokcore-reference-part"}
+    split = split_of(ds.attrs["config"], experiment, ctx.scale)
+    if split == "seed":
+        metrics = ds[list(METRICS)].assign_coords(checkpoint=ds["checkpoint"]).compute()
+        kept = {key: value for key, value in ctx.derived(experiment).items() if key[0] not in RECOMPUTED}
+    else:
+        reduce_experiment(ctx, experiment)  # the merged pass reduces from recorded values alone
+        of_every_alpha(ctx, experiment)
+        epochs = [epoch for epoch in ds["checkpoint"].values if epoch in ds["epoch"].values]
+        metrics = ds[list(METRICS)].sel(epoch=epochs).assign_coords(checkpoint=ds["checkpoint"]).compute()
+        kept = ctx.derived(experiment)
+    path = part_path(experiment, chunk_name(split, ds[split].values.tolist()), ctx.scale, reference_dir)
+    attrs = {**ds.attrs, **reference_attrs(ds), "kind": "grokcore-reference-part", "split": split}
     return write_reference(metrics.assign_attrs(attrs), path, kept)
 
 
+def of_every_alpha(ctx: Context, experiment: str) -> None:
+    """Compute every PER_ALPHA function that the figure pass on `ctx` computed for some α (its own archetypes) for
+    every α of `experiment`, with the same other arguments."""
+    alphas = ctx.results(experiment)["alpha"].values.tolist()
+    for key in list(ctx.derived(experiment)):
+        if key[0] in PER_ALPHA:
+            for alpha in alphas:
+                PER_ALPHA[key[0]](ctx, experiment, float(alpha), *key[3:])
+
+
 def read_parts(experiment: str, scale: str, reference_dir: str | None = None) -> list[Part]:
-    """Every part of `experiment` at `scale`, by first seed; ValueError if there is none."""
+    """Every part of `experiment` at `scale`, by first seed (α); ValueError if there is none or they are split
+    along different dimensions."""
     paths = part_paths(experiment, scale, reference_dir)
     if not paths:
-        folder = part_path(experiment, [0], scale, reference_dir).parent
+        folder = part_path(experiment, "x", scale, reference_dir).parent
         raise ValueError(f"no parts of {experiment} at scale {scale!r} in {folder}/: write them with "
                          f"`repro reference --scale {scale} --part {experiment}=STORE`")
     parts = [Part(path, read_reference(path), read_recorded(path)) for path in paths]
-    return sorted(parts, key=lambda part: min(part.seeds))
+    if len({part.split for part in parts}) > 1:
+        raise ValueError(f"the parts of {experiment} at scale {scale} split its grid both by seed and by α "
+                         f"({', '.join(part.path.name for part in parts)}): keep the parts of one split")
+    return sorted(parts, key=lambda part: min(part.held))
 
 
-def missing_seeds(parts: list[Part], experiment: str, scale: str) -> list[int]:
-    """The seeds of the packaged `experiment` at `scale` that none of `parts` holds."""
-    held = {seed for part in parts for seed in part.seeds}
-    return [seed for seed in load_experiment(experiment, scale).seeds if seed not in held]
+def missing(parts: list[Part], experiment: str, scale: str) -> list:
+    """The seeds (or α) of the packaged `experiment` at `scale` that none of `parts` holds."""
+    held = {value for part in parts for value in part.held}
+    packaged = science_config(load_experiment(experiment, scale))[SPLITS[parts[0].split]]
+    return [value for value in packaged if value not in held]
 
 
 def check_parts(parts: list[Part], experiment: str, scale: str) -> None:
     """ValueError (one line) unless every part was trained with the packaged config of `experiment` at `scale`
-    but for its seeds, on the same α, and no two parts hold a seed."""
+    but for the seeds (α) it holds, on the same α (seeds), and no two parts hold a seed (α)."""
+    split = parts[0].split
+    other = "alpha" if split == "seed" else "seed"
     expected = science_config(load_experiment(experiment, scale))
     holder = {}
     for part in parts:
         config = part.metrics.attrs["config"]
         differ = [f"{key} {config.get(key)!r} ≠ {expected.get(key)!r}" for key in sorted(set(config) | set(expected))
-                  if key != "seeds" and config.get(key) != expected.get(key)]
+                  if key not in FREE[split] and config.get(key) != expected.get(key)]
         if differ:
             raise ValueError(f"{part.path.name} was trained with another config than {experiment} at scale {scale}: "
                              + "; ".join(differ))
-        if not part.metrics["alpha"].equals(parts[0].metrics["alpha"]):  # an α whose every seed diverged is dropped
-            raise ValueError(f"{part.path.name} holds α {part.metrics['alpha'].values.tolist()}, "
-                             f"{parts[0].path.name} {parts[0].metrics['alpha'].values.tolist()}")
-        for seed in part.seeds:
-            if seed in holder:
-                raise ValueError(f"{part.path.name} and {holder[seed].name} both hold seed {seed}: delete one")
-            holder[seed] = part.path
-    foreign = sorted(set(holder) - set(expected["seeds"]))
-    if foreign:
-        raise ValueError(f"seeds {seed_ranges(foreign)} of the parts are none of {experiment}'s at scale {scale}")
+        if not part.metrics[other].equals(parts[0].metrics[other]):  # an α whose every seed diverged is dropped
+            raise ValueError(f"{part.path.name} holds {other} {part.metrics[other].values.tolist()}, "
+                             f"{parts[0].path.name} {parts[0].metrics[other].values.tolist()}")
+        for value in part.held:
+            if value in holder:
+                raise ValueError(f"{part.path.name} and {holder[value].name} both hold {split} {value:g}: delete one")
+            holder[value] = part.path
 
 
-def merged_values(experiment: str, scale: str, reference_dir: str | None = None) -> dict[tuple, Any]:
-    """What a figure pass over `experiment`'s merged parts starts from (`Context.preload`): ("results", experiment)
-    the metrics of every seed (alpha, seed, epoch; the packaged config in its attributes) and every recorded
-    θ-value merged by its RULES. ValueError if the parts disagree or a seed is missing."""
+class Merged(NamedTuple):
+    """What a figure pass over an experiment's merged parts starts from (`Context.preload`), the functions it may
+    compute from the merged metrics (`Context.metrics_only`) and how many seeds (α) the parts held."""
+
+    values: dict[tuple, Any]
+    recomputed: frozenset[str]
+    summary: str
+
+
+def merged_values(experiment: str, scale: str, reference_dir: str | None = None) -> Merged:
+    """("results", experiment) the metrics of every run (alpha, seed, epoch; the packaged config in its
+    attributes) and every recorded value merged by its rule. ValueError if the parts disagree or a seed (α) is
+    missing."""
     parts = read_parts(experiment, scale, reference_dir)
     check_parts(parts, experiment, scale)
-    missing = missing_seeds(parts, experiment, scale)
-    if missing:
-        held = ", ".join(part.path.name for part in parts)
-        raise ValueError(f"{experiment}: seeds {seed_ranges(missing)} are in none of its parts ({held}): train them "
-                         f"with `repro run {experiment} --scale {scale} --seeds {seed_ranges(missing)} --store STORE`"
-                         f" and write their part with `repro reference --scale {scale} --part {experiment}=STORE`")
+    split = parts[0].split
+    absent = missing(parts, experiment, scale)
+    if absent:
+        held, chunk = ", ".join(part.path.name for part in parts), values_text(split, absent)
+        raise ValueError(f"{experiment}: {SPLITS[split].replace('_', ' ')} {chunk} are in none of its parts ({held}): "
+                         f"train them with `repro run {experiment} --scale {scale} {OPTIONS[split]} {chunk} --store "
+                         f"STORE` and write their part with `repro reference --scale {scale} --part "
+                         f"{experiment}=STORE`")
     exp = load_experiment(experiment, scale)
     revisions = sorted({part.metrics.attrs["store_git_revision"] for part in parts})
     # the first chunk store's attributes (data hash, torch, …), but those of the whole grid where they differ
     attrs = {**parts[0].metrics.attrs, "experiment": experiment, "scale": scale, "task": exp.task,
              "config": science_config(exp), "git_revision": ", ".join(revisions)}
-    attrs.pop("derivation", None)  # the --seeds of the first chunk
-    metrics = xr.concat([part.metrics for part in parts], "seed").sortby("seed")
+    for name in ("derivation", "split"):  # the --seeds of the first chunk
+        attrs.pop(name, None)
+    metrics = xr.concat([part.metrics for part in parts], split).sortby(split)
     metrics.attrs = attrs
-    return {("results", experiment): metrics, **merge_recorded(parts)}
+    values = {("results", experiment): metrics, **merge_recorded(parts)}
+    recomputed = RECOMPUTED if split == "seed" else frozenset()
+    return Merged(values, recomputed, f"{metrics.sizes[split]} {SPLITS[split].replace('_', ' ')}")
 
 
 def merge_recorded(parts: list[Part]) -> dict[tuple, Any]:
-    """The parts' recorded values, each key merged by the RULES of its function."""
+    """The parts' recorded values, each key merged by the rule of its function (SEED_RULES or ALPHA_RULES)."""
+    rules, table = (SEED_RULES, "SEED_RULES") if parts[0].split == "seed" else (ALPHA_RULES, "ALPHA_RULES")
     merged = {}
     for key in dict.fromkeys(key for part in parts for key in part.recorded):
-        if key[0] not in RULES:
-            raise ValueError(f"{key_name(key)}: no merge rule for {key[0]} in repro.parts.RULES")
-        rule = RULES[key[0]]
+        if key[0] not in rules:
+            raise ValueError(f"{key_name(key)}: no merge rule for {key[0]} in repro.part_rules.{table}")
+        rule = rules[key[0]]
         holders = [part for part in parts if key in part.recorded]
         expected = len(parts) if rule.in_every_part else 1
         if len(holders) != expected:
             raise ValueError(f"{key_name(key)} is recorded by {', '.join(p.path.name for p in holders)} of the "
                              f"parts {', '.join(p.path.name for p in parts)}: "
                              + ("each must record it" if rule.in_every_part else "one seed, one part"))
-        merged[key] = rule.merge([part.recorded[key] for part in holders], [part.seeds for part in holders])
+        merged[key] = rule.merge([part.recorded[key] for part in holders], [part.held for part in holders])
     return merged
 
 
-# ------------------------------------------------------------------------------------------------ merge rules
-# Each takes the values of one key in the parts holding it, in the order of their first seed, and the seeds of
-# each of those parts.
-
-
-def along_seed(values: list, seeds: list[list[int]]) -> xr.Dataset | xr.DataArray:
-    """xarray values (…, seed, …) concatenated along seed, sorted by seed."""
-    return xr.concat(values, "seed").sortby("seed")
-
-
-def run_weighted(values: list[xr.Dataset], seeds: list[list[int]]) -> xr.Dataset:
-    """`along_seed`, with each float attribute (a mean over the part's runs, e.g. gini_coefficients' zero_share)
-    the mean over all runs: weighted by each part's runs (alpha × seed)."""
-    runs = np.array([value.sizes["alpha"] * value.sizes["seed"] for value in values])
-    means = {name: float(np.average([value.attrs[name] for value in values], weights=runs))
-             for name, attr in values[0].attrs.items() if isinstance(attr, float)}
-    return along_seed(values, seeds).assign_attrs(means)
-
-
-def in_seed_order(items: list, seeds: list[list[int]]) -> list:
-    """Per-seed items of the parts (one list per part, its seeds' in their order) as one list in seed order."""
-    order = np.argsort(np.concatenate(seeds), kind="stable")
-    flat = [item for part in items for item in part]
-    return [flat[i] for i in order]
-
-
-def per_seed_lists(values: list[dict], seeds: list[list[int]]) -> dict:
-    """{name: [per seed]} dicts (ipr_variants) with each list concatenated in seed order."""
-    return {name: in_seed_order([value[name] for value in values], seeds) for name in values[0]}
-
-
-def pooled(values: list[xr.Dataset], seeds: list[list[int]]) -> xr.Dataset:
-    """Datasets of 1-D variables pooling every seed's entries, equally many per seed (neuron_iprs: 512 neurons per
-    final model), pooled over all seeds in seed order."""
-    def pool(name):
-        pieces = [np.split(value[name].values, len(part)) for value, part in zip(values, seeds, strict=True)]
-        return values[0][name].dims, np.concatenate(in_seed_order(pieces, seeds))
-
-    return xr.Dataset({name: pool(name) for name in values[0].data_vars}, attrs=values[0].attrs)
-
-
-def seed_union(values: list[dict], seeds: list[list[int]]) -> dict:
-    """{seed: …} dicts (final_correlations) united, by seed."""
-    return dict(sorted(item for value in values for item in value.items()))
-
-
-def only(values: list, seeds: list[list[int]]) -> Any:
-    """The value of a key naming one seed (unembedding_spectrum, energy_scatter): its one part's."""
-    return values[0]
-
-
-def same(values: list, seeds: list[list[int]]) -> Any:
-    """A value of the data alone (Ising snapshots), the same in every part."""
-    first, first_arrays = described(values[0])
-    for value in values[1:]:
-        tree, arrays = described(value)
-        if tree != first or any(not np.array_equal(array, first_arrays[name], equal_nan=array.dtype.kind == "f")
-                                for name, array in arrays.items()):
-            raise ValueError("a value of the data alone differs between the parts: were they trained on the same "
-                             "data?")
-    return values[0]
-
-
-def described(value: Any) -> tuple[Any, dict[str, np.ndarray]]:
-    """The reference codec's description of `value` and its arrays: two values are equal iff these are."""
-    arrays: dict[str, np.ndarray] = {}
-    return encode(value, arrays), arrays
-
-
-def unmergeable(why: str) -> Callable[[list, list], Any]:
-    """The rule of a value no merge can give: it raises, saying `why`."""
-    def merge(values, seeds):
-        raise ValueError(f"cannot merge the parts: {why}; train the experiment in one store")
-    return merge
-
-
-class Rule(NamedTuple):
-    merge: Callable[[list, list[list[int]]], Any]
-    in_every_part: bool = True  # False: each key names a seed, and only the part holding it records it
-
-
-# One rule per derived function that reads θ, the Fisher diagonals or the data (repro/figures/compression.py,
-# features.py, trajectories.py); those of the metrics alone are RECOMPUTED.
-RULES = {
-    "magnitude_pruning": Rule(along_seed), "fisher_pruning": Rule(along_seed), "llc": Rule(along_seed),
-    "compression_measures": Rule(along_seed), "gini_coefficients": Rule(run_weighted),
-    "step_measures": Rule(along_seed), "ipr_dynamics": Rule(along_seed), "feature_dynamics": Rule(along_seed),
-    "neuron_iprs": Rule(pooled), "ipr_variants": Rule(per_seed_lists), "final_correlations": Rule(seed_union),
-    "unembedding_spectrum": Rule(only, in_every_part=False), "energy_scatter": Rule(only, in_every_part=False),
-    "temperature_snapshots": Rule(same), "domain_walls": Rule(same), "wall_snapshots": Rule(same),
-    "dynamics_compressibility": Rule(unmergeable("the checkpoints of dynamics_compressibility are chosen from "
-                                                 "every seed's curves")),
-    "fisher_spectra": Rule(unmergeable("fisher_spectra is a seed mean of sorted spectra")),
-}
+def values_text(split: str, values) -> str:
+    """Seeds or α as `repro run` reads them (--seeds 0-2,5; --alphas 0.1,0.3)."""
+    return seed_ranges(values) if split == "seed" else ",".join(f"{alpha:g}" for alpha in values)
 
 
 def seed_ranges(seeds) -> str:

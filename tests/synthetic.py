@@ -32,6 +32,13 @@ def put(ctx: Context, key: tuple, value) -> None:
     ctx.cached(key, lambda: value)
 
 
+def put_per_alpha(ctx: Context, key: tuple[str, str], value, *extra) -> None:
+    """Make each α of `value` (…, alpha, …) the derived quantity (*key, α, *extra) of a function cached per α
+    (Context.per_alpha)."""
+    for alpha in value["alpha"].values:
+        put(ctx, (*key, float(alpha), *extra), value.sel(alpha=[alpha]))
+
+
 def claims_of(module) -> list[str]:
     """The keys of the claims registered by `module` (a repro.figures.claims_* module)."""
     return [key for key, spec in claims.CLAIMS.items() if inspect.getmodule(spec.evaluate) is module]

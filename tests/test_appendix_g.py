@@ -41,7 +41,7 @@ def test_geometry_figures_have_a_line_per_regime_at_every_checkpoint(drawn, tiny
     experiments = ("ising-main",) if name == "fig31" else ("ising-main", "modadd-dynamics")
     for experiment in experiments:
         arch = runs.archetypes(tiny_context, experiment)
-        checkpoints = trajectories.step_measures(tiny_context, experiment)["checkpoint"].values
+        checkpoints = trajectories.step_measures(tiny_context, experiment, [arch.grok])["checkpoint"].values
         for prefix in series:
             for alpha in (arch.grok, arch.learn):
                 found = [line for line in lines[f"{prefix} {draw.alpha_label(alpha)}"]

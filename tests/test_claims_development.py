@@ -32,9 +32,8 @@ def test_plateau_progress_is_nan_without_a_plateau():
     assert np.isnan(claims_development.plateau_progress(EPOCHS, EPOCHS, *runs.plateau(ACC_EPOCHS, TRAIN, test)))
 
 
-def dynamics(experiment, grok, learn, key=None):
-    """A grid with the archetypes and a per-checkpoint measure of grokking and learning α (cached under key,
-    default the compressibility along the trajectory)."""
+def dynamics(experiment, grok, learn):
+    """A grid with the archetypes and the compressibility along the trajectory of the grokking and learning α."""
     task = "ising" if experiment == ISING else "modadd"
 
     def build(ctx):
@@ -42,8 +41,7 @@ def dynamics(experiment, grok, learn, key=None):
         epochs = len(grok)
         acc = np.where(np.arange(epochs) >= 20, 1.0, 0.5 if task == "ising" else 0.01)
         syn.regimes(ctx, experiment, task, alphas, ("steady", "grok"), epochs=epochs, test_acc=acc)
-        syn.put(ctx, key or ("dynamics_compressibility", experiment, (10.0, 0.1)), syn.series(
-            (10.0, 0.1), [grok, learn]))
+        syn.put_per_alpha(ctx, ("dynamics_compressibility", experiment), syn.series((10.0, 0.1), [grok, learn]))
     return build
 
 
@@ -62,9 +60,9 @@ def plateau(experiment, measure):
         if experiment == ISING:
             rho = series.expand_dims(layer=["conv1", "conv2", "fc1"], feature=["energy", "magnetization",
                                                                                 "abs_magnetization"], axis=(-2, -1))
-            syn.put(ctx, ("feature_dynamics", ISING, (10.0, 0.1)), xr.Dataset({"weighted_correlation": rho}))
+            syn.put_per_alpha(ctx, ("feature_dynamics", ISING), xr.Dataset({"weighted_correlation": rho}))
         else:
-            syn.put(ctx, ("ipr_dynamics", DYN, (10.0, 0.1), "output"), series)
+            syn.put_per_alpha(ctx, ("ipr_dynamics", DYN), series, "output")
     return build
 
 

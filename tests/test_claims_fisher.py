@@ -42,8 +42,9 @@ def spectra(gap: bool):
     spectrum = np.r_[np.full(500, 1e-4), np.ones(500)] if gap else np.logspace(-4, 0, 1000)
 
     def build(ctx):
-        for experiment in (ISING, DYN):
-            syn.put(ctx, ("fisher_spectra", experiment), xr.DataArray(
+        for experiment, task in ((ISING, "ising"), (DYN, "modadd")):
+            syn.regimes(ctx, experiment, task, (0.1, 10.0), ("steady", "grok"))
+            syn.put_per_alpha(ctx, ("fisher_spectra", experiment), xr.DataArray(
                 np.stack([spectrum, spectrum]), dims=("alpha", "rank"), coords={"alpha": [10.0, 0.1]}))
     return build
 

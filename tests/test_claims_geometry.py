@@ -36,8 +36,8 @@ def trajectory(ising_curves, modadd_curves=None, test_jump=20):
             acc = np.where(np.arange(100) >= test_jump, 1.0, 0.6 if task == "ising" else 0.2)
             syn.regimes(ctx, experiment, task, (0.1, 10.0), ("steady", "grok"), test_acc=acc)
             measures = {**defaults, **given}
-            syn.put(ctx, ("step_measures", experiment), syn.steps({k: syn.series((10.0, 0.1), v)
-                                                                   for k, v in measures.items()}))
+            syn.put_per_alpha(ctx, ("step_measures", experiment), syn.steps({k: syn.series((10.0, 0.1), v)
+                                                                             for k, v in measures.items()}))
     return build
 
 
@@ -51,8 +51,8 @@ def roots(experiment, epochs, low, high):
 
     def build(ctx):
         trajectory({}, {})(ctx)
-        syn.put(ctx, ("step_measures", experiment), syn.steps({k: syn.series((10.0, 0.1), v, epochs=epochs)
-                                                               for k, v in curves_.items()}))
+        syn.put_per_alpha(ctx, ("step_measures", experiment), syn.steps({k: syn.series((10.0, 0.1), v, epochs=epochs)
+                                                                         for k, v in curves_.items()}))
     return build
 
 
@@ -72,7 +72,8 @@ def steps(changes: dict | None = None):
             for (e, alpha, metric, subspace), values in (changes or {}).items():
                 if e == experiment:
                     magnitude.loc[{"alpha": alpha, "metric": metric, "subspace": subspace}] = values
-            syn.put(ctx, ("step_measures", experiment), xr.Dataset({"magnitude": magnitude.expand_dims(seed=[0])}))
+            measures = xr.Dataset({"magnitude": magnitude.expand_dims(seed=[0])})
+            syn.put_per_alpha(ctx, ("step_measures", experiment), measures)
     return build
 
 

@@ -188,9 +188,10 @@ SPECTRUM_DEPTH = 1e-12  # Fig. 20's log axis reaches this far below the largest 
 def fig20(ctx: Context) -> plt.Figure:
     fig, axes = draw.subplots(1, 2, figsize=(11, 4.2))
     for ax, (experiment, title) in zip(axes, TASK_ARCHETYPES, strict=True):
-        spectra = fisher_spectra(ctx, experiment)
+        arch = archetypes(ctx, experiment)
+        spectra = fisher_spectra(ctx, experiment, (arch.grok, arch.learn))
         bottom = SPECTRUM_DEPTH * float(spectra.max())
-        for regime, kind, alpha in archetypes(ctx, experiment).columns():
+        for regime, kind, alpha in arch.columns():
             color, label = draw.REGIME_COLORS[regime], f"{kind} {draw.alpha_label(alpha)}"
             values = spectra.sel(alpha=alpha).values
             below = int((values < bottom).sum())

@@ -43,7 +43,8 @@ def spectrum_gap(spectrum, share: float = 0.01, depth: float = 1e-6) -> tuple[fl
 def _spectrum_gaps(ctx: Context, ising: str, dynamics: str) -> Outcome:
     gaps, positions_close = {}, []
     for experiment, _ in TASK_ARCHETYPES:
-        spectra = fisher_spectra(ctx, experiment)
+        arch = archetypes(ctx, experiment)
+        spectra = fisher_spectra(ctx, experiment, (arch.grok, arch.learn))
         found = {float(alpha): spectrum_gap(spectra.sel(alpha=alpha).values) for alpha in spectra["alpha"].values}
         gaps.update({f"{experiment} α={alpha:g}": gap for alpha, gap in found.items()})
         positions = [position for _, position in found.values()]

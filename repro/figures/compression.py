@@ -106,33 +106,31 @@ def compressibility_fit(ctx: Context, experiment: str, against: str = "train_los
 
 
 def dynamics_compressibility(ctx: Context, experiment: str, alphas: Sequence[float]) -> xr.DataArray:
-    """Compressibility c(θ_k) (Eq. 5) along the trajectories of α: (alpha, seed, checkpoint).
+    """Compressibility c(θ_k) (Eq. 5) along the trajectories of α: (alpha, seed, checkpoint); cached per α.
 
     Per α, ~COMPRESSIBILITY_CHECKPOINTS checkpoints from the first at which one of its runs has `learned`;
     NaN where a run has not learned yet (and at the other α's checkpoints).
     """
 
-    def compute():
+    def compute(alpha):
         ds = ctx.results(experiment)
         epochs, seeds = ds["checkpoint"].values, ds["seed"].values
-        shown = learned_checkpoints(ds, alphas)
+        shown = learned_checkpoints(ds, [alpha])
         fractions = pruning_fractions(ctx.scale, trajectory=True)
         cells = ((ds[["theta"]].sel(alpha=[alpha], seed=[seed]).isel(checkpoint=keep).compute(),
                   *seed_test_set(ctx, experiment, int(seed)), fractions)
-                 for (alpha, seed), (_, keep) in shown.items() if keep.size)
+                 for (_, seed), (_, keep) in shown.items() if keep.size)
         computed = iter(ctx.map(trajectory_compressibility, cells))
         unlearned = xr.DataArray(np.empty(0), dims="checkpoint", coords={"checkpoint": epochs[:0]})
-        per_alpha = []
-        for alpha in alphas:
-            runs = []
-            for seed in seeds:
-                index, keep = shown[alpha, seed]
-                c = next(computed).isel(alpha=0, seed=0, drop=True) if keep.size else unlearned
-                runs.append(c.reindex(checkpoint=epochs[index]))
-            per_alpha.append(xr.concat(runs, xr.DataArray(seeds, dims="seed")))
-        return xr.concat(per_alpha, xr.DataArray(list(alphas), dims="alpha"), join="outer")
+        runs = []
+        for seed in seeds:
+            index, keep = shown[alpha, seed]
+            c = next(computed).isel(alpha=0, seed=0, drop=True) if keep.size else unlearned
+            runs.append(c.reindex(checkpoint=epochs[index]))
+        c = xr.concat(runs, xr.DataArray(seeds, dims="seed"))
+        return c.expand_dims(alpha=[alpha]).rename("compressibility")  # an unlearned run's c has no name
 
-    return ctx.cached(("dynamics_compressibility", experiment, tuple(alphas)), compute)
+    return ctx.per_alpha(("dynamics_compressibility", experiment), alphas, compute)
 
 
 def learned_checkpoints(ds: xr.Dataset, alphas: Sequence[float]) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:

@@ -133,24 +133,24 @@ def final_correlations(ctx: Context, experiment: str, alpha: float) -> dict[int,
 def feature_dynamics(ctx: Context, experiment: str, alphas: Sequence[float]) -> xr.Dataset:
     """Along the trajectory (~FEATURE_CHECKPOINTS checkpoints): the weighted correlation ρ̄ (Eq. 6), the
     fraction of neurons whose best feature is f and its share of the pre-activation (App. G.1), each (alpha,
-    seed, checkpoint, layer, feature)."""
+    seed, checkpoint, layer, feature); cached per α (`Context.per_alpha`)."""
 
-    def compute():
+    def compute(alpha):
         ds = ctx.results(experiment)
         index = thin_checkpoints(ds["checkpoint"].values, FEATURE_CHECKPOINTS)
         seeds = ds["seed"].values
-        cells = ((ds["theta"].sel(alpha=list(alphas), seed=seed).isel(checkpoint=index).values,
+        cells = ((ds["theta"].sel(alpha=[alpha], seed=seed).isel(checkpoint=index).values,
                   seed_test_set(ctx, experiment, int(seed))[0], seed_test_features(ctx, experiment, int(seed))[0])
                  for seed in seeds)
         out = np.stack(ctx.map(correlation_dynamics, cells), axis=2)  # (measure, alpha, seed, checkpoint, ...)
         dims = ("alpha", "seed", "checkpoint", "layer", "feature")
-        coords = {"alpha": list(alphas), "seed": seeds, "checkpoint": ds["checkpoint"].values[index],
+        coords = {"alpha": [alpha], "seed": seeds, "checkpoint": ds["checkpoint"].values[index],
                   "layer": list(ising_features.LAYERS), "feature": list(ising_features.FEATURES)}
         names = ("weighted_correlation", "best_fraction", "best_share")
         variables = {name: (dims, values) for name, values in zip(names, out, strict=True)}
         return xr.Dataset(variables, coords=coords)
 
-    return ctx.cached(("feature_dynamics", experiment, tuple(alphas)), compute)
+    return ctx.per_alpha(("feature_dynamics", experiment), alphas, compute)
 
 
 def correlation_dynamics(thetas: np.ndarray, x, features: np.ndarray) -> np.ndarray:
@@ -165,13 +165,13 @@ def correlation_dynamics(thetas: np.ndarray, x, features: np.ndarray) -> np.ndar
 
 
 def ipr_dynamics(ctx: Context, experiment: str, alphas: Sequence[float], side: str = "output") -> xr.DataArray:
-    """Mean Fourier IPR (Eq. 7) at every checkpoint: (alpha, seed, checkpoint); mod-add only."""
+    """Mean Fourier IPR (Eq. 7) at every checkpoint: (alpha, seed, checkpoint); mod-add only; cached per α."""
 
-    def compute():
+    def compute(alpha):
         ds = ctx.results(experiment)
-        return lazy.mean_fourier_ipr(ds[["theta"]].sel(alpha=list(alphas)), side).compute()
+        return lazy.mean_fourier_ipr(ds[["theta"]].sel(alpha=[alpha]), side).compute()
 
-    return ctx.cached(("ipr_dynamics", experiment, tuple(alphas), side), compute)
+    return ctx.per_alpha(("ipr_dynamics", experiment), alphas, compute, side)
 
 
 def unembedding_spectrum(ctx: Context, experiment: str, alpha: float, seed: int) -> np.ndarray:

@@ -338,7 +338,7 @@ def fig07(ctx: Context) -> plt.Figure:
 
 
 def _cosine_panel(ax, ctx: Context, experiment: str, measure: str, arch: Archetypes, title: str) -> None:
-    values = step_measures(ctx, experiment)[measure].sel(metric="fisher", subspace="all")
+    values = step_measures(ctx, experiment, (arch.grok, arch.learn))[measure].sel(metric="fisher", subspace="all")
     for regime, kind, alpha in arch.columns():
         color = draw.REGIME_COLORS[regime]
         series = values.sel(alpha=alpha).transpose("seed", "checkpoint")

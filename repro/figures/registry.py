@@ -109,6 +109,16 @@ class Context:
                 self._cache[key] = compute()
         return self._cache[key]
 
+    def per_alpha(self, key: tuple[str, str], alphas: Iterable[float], compute: Callable[[float], Any], *extra
+                  ) -> Any:
+        """compute(α) of each of `alphas` (an xarray value with an alpha dimension of length 1), concatenated along
+        alpha in their order, each α once (a grid of one α has the same grokking and learning α). Each is cached
+        under (name, experiment, α, *extra): a value of one α alone is what a part of a grid split by α records for
+        every α, before the whole grid's archetypes are known (repro.parts)."""
+        values = [self.cached((*key, alpha, *extra), lambda alpha=alpha: compute(alpha))
+                  for alpha in dict.fromkeys(float(alpha) for alpha in alphas)]
+        return xr.concat(values, "alpha", join="outer")
+
     def preload(self, values: dict[tuple, Any]) -> None:
         """Take {key: value} as computed (a merged reference: the merged metrics under ("results", experiment)
         and its parts' θ-values); each becomes one of `derived`'s values once a figure or claim reads it."""

@@ -72,7 +72,7 @@ def seed_mean_curve(ctx: Context, experiment: str, name: str, alpha: float) -> t
         keep = log_sample(len(epochs))
         return epochs[keep].astype(np.int32), values[keep].astype(np.float32)
 
-    return ctx.cached(("seed_mean_curve", experiment, name, alpha), compute)
+    return ctx.cached(("seed_mean_curve", experiment, alpha, name), compute)
 
 
 def full_seed_mean(ds: xr.Dataset, name: str, alpha: float) -> tuple[np.ndarray, np.ndarray]:

@@ -6,43 +6,43 @@ roots of the step-magnitude gradient of App. G.3. No drawing here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import xarray as xr
 
 from grokcore.measures import geometry, lazy
 from repro.figures.registry import Context
-from repro.figures.runs import archetypes
 
 # The paper's x-ranges of the trajectory measures (spec §4.8-4.9): Ising to epoch 50,000, mod-add to 200.
 TRAJECTORY_LIMIT = {"ising": 50_000, "modadd": 200}
 
 
-def step_measures(ctx: Context, experiment: str) -> xr.Dataset:
-    """Trajectory measures of every run of the grokking and learning α (Eq. 8-9, App. G) with both metrics and
-    all three subspaces: (alpha, seed, checkpoint, metric, subspace), over the paper's plotted window
-    (TRAJECTORY_LIMIT); the stiff/sloppy split uses each run's Fisher at its last checkpoint (§4.11), wherever
-    the window ends."""
+def step_measures(ctx: Context, experiment: str, alphas: Sequence[float]) -> xr.Dataset:
+    """Trajectory measures of every run of `alphas` (Eq. 8-9, App. G) with both metrics and all three subspaces:
+    (alpha, seed, checkpoint, metric, subspace), over the paper's plotted window (TRAJECTORY_LIMIT); the
+    stiff/sloppy split uses each run's Fisher at its last checkpoint (§4.11), wherever the window ends. Cached
+    per α."""
 
-    def compute():
+    def compute(alpha):
         ds = ctx.results(experiment)
-        arch = archetypes(ctx, experiment)
         epochs = ds["checkpoint"].values
         inside = int(np.searchsorted(epochs, TRAJECTORY_LIMIT[ds.attrs["task"]], side="right"))
         # one checkpoint past the window, so that the window's last step is defined
-        runs = ds[["theta", "fim_diag"]].sel(alpha=[arch.grok, arch.learn])
+        runs = ds[["theta", "fim_diag"]].sel(alpha=[alpha])
         sub = runs.isel(checkpoint=slice(0, min(inside + 1, len(epochs))))
         final = runs["fim_diag"].isel(checkpoint=-1, drop=True)
         measures = lazy.step_measures(sub.assign_attrs(ds.attrs), final=final).compute()
         return measures.isel(checkpoint=slice(0, inside)) if inside > 2 else measures
 
-    return ctx.cached(("step_measures", experiment), compute)
+    return ctx.per_alpha(("step_measures", experiment), alphas, compute)
 
 
 def seed_mean(ctx: Context, experiment: str, measure: str, alpha: float, metric: str = "fisher",
               subspace: str = "all") -> xr.DataArray:
     """The seed mean of step measure `measure` ("magnitude", "cosine", "origin_cosine", "norm") of α under
     `metric` on `subspace`, (checkpoint,)."""
-    values = step_measures(ctx, experiment)[measure].sel(alpha=alpha, metric=metric, subspace=subspace)
+    values = step_measures(ctx, experiment, [alpha])[measure].sel(alpha=alpha, metric=metric, subspace=subspace)
     return values.mean("seed")
 
 
@@ -60,12 +60,11 @@ def fisher_roots(ctx: Context, experiment: str, alpha: float) -> np.ndarray:
     return geometry.sign_change_brackets(gradient, x)
 
 
-def fisher_spectra(ctx: Context, experiment: str) -> xr.DataArray:
-    """Seed-mean ascending final Fisher diagonal of the grokking and learning α (Fig. 20): (alpha, rank)."""
+def fisher_spectra(ctx: Context, experiment: str, alphas: Sequence[float]) -> xr.DataArray:
+    """Seed-mean ascending final Fisher diagonal of each of `alphas` (Fig. 20): (alpha, rank); cached per α."""
 
-    def compute():
-        arch = archetypes(ctx, experiment)
+    def compute(alpha):
         ds = ctx.results(experiment)
-        return lazy.fisher_spectrum(ds[["fim_diag"]].sel(alpha=[arch.grok, arch.learn])).compute()
+        return lazy.fisher_spectrum(ds[["fim_diag"]].sel(alpha=[alpha])).compute()
 
-    return ctx.cached(("fisher_spectra", experiment), compute)
+    return ctx.per_alpha(("fisher_spectra", experiment), alphas, compute)
