@@ -382,10 +382,23 @@ def _reference_part(args) -> None:
         split_of(attrs["config"], name, args.scale)  # before the figure pass: one line, not hours later
     except ValueError as error:
         raise UsageError(f"--part {args.part}: {error}") from None
+    failure = None
     with tempfile.TemporaryDirectory() as figures:  # one chunk's figures: drawn for what they read, not shipped
-        _figure_pass(ctx, [name], [name], figures, args.reference_dir)
-    path = write_part(ctx, name, args.reference_dir)
+        try:
+            _figure_pass(ctx, [name], [name], figures, args.reference_dir)
+        except Exception as error:  # the store is hours of training, lost with the session: keep what was read
+            failure = f"the figure pass failed ({type(error).__name__}: {error})"
+    try:
+        path = write_part(ctx, name, args.reference_dir)
+    except Exception as error:
+        if failure is None:
+            raise
+        raise UsageError(f"--part {args.part}: {failure}, then writing its part failed too "
+                         f"({type(error).__name__}: {error})") from error
     print(f"part: {path} ({path.stat().st_size / 1e3:.0f} kB)")
+    if failure:
+        raise UsageError(f"--part {args.part}: {failure}; its part was written ({path}), but values the pass would "
+                         f"have read after the failure may be missing: `--merge` names any it needs")
     parts = read_parts(name, args.scale, args.reference_dir)
     absent = missing(parts, name, args.scale)
     what = SPLITS[parts[0].split].replace("_", " ")

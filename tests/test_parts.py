@@ -2,6 +2,7 @@
 dynamics as two one-α chunks, each reduced into parts and merged into the reference of the whole store; the merge
 rules one by one."""
 
+import dataclasses
 import re
 import shutil
 from pathlib import Path
@@ -17,7 +18,7 @@ from repro import part_rules, parts
 from repro.cli import main
 from repro.derive import resolve
 from repro.figures import compression
-from repro.figures.registry import RAW, Context, NotPreloaded
+from repro.figures.registry import RAW, REGISTRY, Context, NotPreloaded
 from repro.reference import METRICS
 
 MODADD = "modadd-main"
@@ -90,6 +91,31 @@ def test_a_part_holds_its_chunks_metrics_and_theta_values(chunked):
     assert ds.attrs["machine"] and ds.attrs["store_git_revision"]
     assert ("llc", MODADD) in recorded and ("unembedding_spectrum", MODADD, 2.0, 1) in recorded  # Fig. 4's first seed
     assert not {key[0] for key in recorded} & (part_rules.RECOMPUTED | set(RAW))
+
+
+def test_a_part_is_written_when_a_figure_fails(chunked, tiny_context, monkeypatch, capsys, tmp_path):
+    def raising(error):
+        def raise_(*_):
+            raise error
+        return raise_
+
+    def part_pass():
+        return run_cli(capsys, "reference", "--scale", "tiny", "--data-dir", tiny_context.data_dir,
+                       "--reference-dir", str(tmp_path), "--part", f"{MODADD}={chunked[2] / 'seed0.zarr'}")
+
+    monkeypatch.setitem(REGISTRY, "fig10", dataclasses.replace(REGISTRY["fig10"], draw=raising(RuntimeError("boom"))))
+    code, out, err = part_pass()
+    one_error_line(code, err, "the figure pass failed (RuntimeError: boom)", "its part was written")
+    path, whole = part_path(MODADD, "seeds-0-0", "tiny", tmp_path), part_path(MODADD, "seeds-0-0", "tiny", chunked[0])
+    assert f"part: {path}" in out
+    xr.testing.assert_equal(read_reference(path), read_reference(whole))  # the chunk's metrics
+    recorded = read_recorded(path)
+    assert ("unembedding_spectrum", MODADD, 2.0, 0) in recorded  # Fig. 4, drawn before Fig. 10 failed
+    assert set(recorded) < set(read_recorded(whole))
+    monkeypatch.setattr(parts, "write_part", raising(OSError("disk full")))
+    code, _, err = part_pass()  # the figure's failure is still named
+    one_error_line(code, err, "the figure pass failed (RuntimeError: boom), then writing its part failed too "
+                   "(OSError: disk full)")
 
 
 def only_parts(reference: Path, folder: Path, *seeds: int) -> Path:
