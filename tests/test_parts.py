@@ -237,16 +237,21 @@ def test_a_part_split_by_alpha_holds_every_value_of_one_alpha(alpha_chunked):
     assert ("seed_mean_curve", "ising-main", 0.5, "test_acc") in recorded
 
 
-def test_parts_of_both_splits_or_a_store_of_neither_are_one_line(alpha_chunked, chunked, capsys, tmp_path):
+def test_parts_of_both_splits_are_one_line(alpha_chunked, chunked, capsys, tmp_path):
     folder = only_parts(chunked[0], tmp_path, 0, 1)
     source = part_path("ising-main", "alphas-0.5", "tiny", alpha_chunked[0])
     shutil.copy(source, part_path(MODADD, "alphas-0.5", "tiny", folder))
     code, _, err = merge(capsys, folder)
     one_error_line(code, err, "the parts of modadd-main at scale tiny split its grid both by seed and by α")
-    store = alpha_chunked[2] / "ising-main-0.5.zarr"
-    code, _, err = run_cli(capsys, "reference", "--scale", "tiny", "--part", f"modadd-main={store}",
-                           "--reference-dir", str(tmp_path))
-    assert code != 0 and "ising" in err
+
+
+def test_a_part_of_a_whole_grid_is_one_line_before_any_figure(tiny_context, capsys, tmp_path):
+    store = Path(tiny_context.results_dir) / "modadd-main-tiny.zarr"
+    code, out, err = run_cli(capsys, "reference", "--scale", "tiny", "--part", f"modadd-main={store}",
+                             "--data-dir", tiny_context.data_dir, "--reference-dir", str(tmp_path))
+    one_error_line(code, err, "a part holds some seeds and every α, or some α and every seed, of modadd-main at "
+                   "scale tiny; this store holds seeds [0, 1] and α [0.5, 2.0]")
+    assert "fig01" not in out and not (tmp_path / "tiny" / "parts").exists()
 
 
 def test_merging_with_an_alpha_missing_names_it_and_the_command(alpha_chunked, capsys, tmp_path):
