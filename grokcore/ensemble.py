@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from grokcore.ising_conv import conv_stage
 from grokcore.models import P_MODADD, PARAM_SHAPES, check_task, model_at
 
 
@@ -97,23 +98,14 @@ def _linear(h: torch.Tensor, layer: nn.Module) -> torch.Tensor:
 
 
 class StackedIsingCNN(StackedNet):
-    """N IsingCNNs (spec §1.1). conv1 of all models is one convolution with 2N output channels and conv2 one
-    grouped convolution (groups=N); activations are channels_last, where CPU max-pooling is much faster."""
+    """N IsingCNNs (spec §1.1): the convolution stages of all models in one pass (`grokcore.ising_conv`), the
+    dense layers as batched products."""
 
     task = "ising"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (model, batch, 2) of spin snapshots x (batch, 1, 16, 16), shared by all models."""
-        n, batch = self.n_models, x.shape[0]
-        # With one channel, .contiguous(channels_last) keeps NCHW strides and the convolution would answer NCHW.
-        x = x.reshape(batch, *x.shape[2:], 1).permute(0, 3, 1, 2)
-        h = F.conv2d(x, self.conv1.weight.flatten(0, 1), self.conv1.bias.flatten(), padding=1)
-        # ReLU after pooling: max-pooling commutes with the monotone ReLU (values and gradients), on 4× less data.
-        h = torch.relu(F.max_pool2d(h, 2))
-        h = F.conv2d(h, self.conv2.weight.flatten(0, 1), self.conv2.bias.flatten(), padding=1, groups=n)
-        h = torch.relu(F.max_pool2d(h, 2))
-        # (batch, model·C, H, W) → (model, batch, C·H·W): the channel-major flatten of each model.
-        h = h.reshape(batch, n, -1).transpose(0, 1)
+        h = conv_stage(x, self.conv1.weight, self.conv1.bias, self.conv2.weight, self.conv2.bias)
         return _linear(torch.relu(_linear(h, self.fc1)), self.fc2)
 
 

@@ -15,7 +15,7 @@ from train_speed import plain_training
 
 from grokcore.models import P_MODADD, flat_params, model_at, scaled_init
 from grokcore.seeds import RunSeeds
-from grokcore.train import METRICS, EnsembleTrainer, TrainConfig
+from grokcore.train import CHUNK_ROWS, METRICS, EnsembleTrainer, TrainConfig
 
 ALPHAS = (0.5, 1.0, 2.0)
 SEEDS = RunSeeds(data=0, init=1, batch=2, fisher=3)
@@ -47,8 +47,8 @@ def modadd_data(n_train: int = 200, n_test: int = 100, seed: int = 0) -> SimpleN
     return split("modadd", x, y, n_train)
 
 
-# Small splits and few epochs keep the module fast; the Ising splits span two forward chunks (CHUNK_ROWS) and
-# the mod-add split ends with a short batch.
+# Small splits and few epochs keep the module fast; the mod-add split ends with a short batch, and one Ising case
+# splits its batches into several forward passes (CHUNK_ROWS).
 DATA = {"ising": ising_data(), "modadd": modadd_data()}
 
 
@@ -65,16 +65,19 @@ def assert_same_parameters(actual: np.ndarray, desired: np.ndarray, lr: float) -
 
 
 @pytest.mark.parametrize(
-    ("task", "overrides"),
+    ("task", "overrides", "chunk_rows"),
     [
-        ("ising", {}),
-        ("ising", {"batch_size": 64}),  # minibatches for Ising too
-        ("modadd", {}),
-        ("modadd", {"shuffle": True}),
-        ("modadd", {"eval_every": 2}),
+        ("ising", {}, None),
+        ("ising", {}, 64),  # gradients accumulated over forward passes
+        ("ising", {"batch_size": 64}, None),  # minibatches for Ising too
+        ("modadd", {}, None),
+        ("modadd", {"shuffle": True}, None),
+        ("modadd", {"eval_every": 2}, None),
     ],
 )
-def test_ensemble_matches_separate_plain_training(task, overrides):
+def test_ensemble_matches_separate_plain_training(task, overrides, chunk_rows, monkeypatch):
+    if chunk_rows is not None:
+        monkeypatch.setitem(CHUNK_ROWS, task, chunk_rows)
     cfg = config(task, epochs=4 if task == "ising" else 3, **overrides)
     trainer = EnsembleTrainer(DATA[task], ALPHAS, SEEDS, cfg)
     trainer.train_until(cfg.epochs)

@@ -1,0 +1,207 @@
+"""The Ising CNN's two conv → max-pool → ReLU stages for N stacked models: numba kernels on the CPU, vectorised
+over the channels of all models at once (channels last), with PyTorch's pooling semantics (spec §1.1)."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+SIDE = 16  # snapshot side; fc1's 64 inputs are 4 channels × 4 × 4 cells after two poolings
+
+# Why numba: each model has 2 and 4 channels, far too few for oneDNN, which ran these convolutions at 4-5 GFLOP/s
+# and zero-filled a buffer for every pooling's backward. Here the channels of all models sit side by side
+# (lanes), each sample's working set fits in L1, and the poolings' backward is fused into the convolutions'.
+
+
+@numba.njit(cache=True, fastmath={"contract"}, error_model="numpy")
+def _pick(s0, s1, s2, s3):
+    """Max of a pooling window's 4 values (row-major) and its position: the first maximum, or the last NaN, as
+    PyTorch's max_pool2d picks it."""
+    best, arg = s0, 0
+    if s1 > best or s1 != s1:
+        best, arg = s1, 1
+    if s2 > best or s2 != s2:
+        best, arg = s2, 2
+    if s3 > best or s3 != s3:
+        best, arg = s3, 3
+    return best, arg
+
+
+@numba.njit(cache=True, fastmath={"contract"}, error_model="numpy")
+def _pad(x_b, xp):
+    """Snapshot x_b (16, 16) into the interior of the zero-bordered xp (18, 18)."""
+    xp[1 : SIDE + 1, 1 : SIDE + 1] = x_b
+
+
+@numba.njit(cache=True, fastmath={"contract"}, error_model="numpy")
+def _expand(a1_b, e):
+    """conv2's input per output lane: e[y+1, x+1, j, kN+m] = ReLU(a1_b[y, x, jN+m]) in e (10, 10, 2, C2) with a
+    zero border, so that conv2 (grouped: 2 → 4 channels per model) is a stencil on each lane."""
+    n = a1_b.shape[2] // 2
+    for y in range(8):
+        for x in range(8):
+            for j in range(2):
+                for k in range(4):
+                    for m in range(n):
+                        a = a1_b[y, x, j * n + m]
+                        e[y + 1, x + 1, j, k * n + m] = 0.0 if a <= 0 else a  # ReLU, NaN kept as torch does
+
+
+# Lanes: conv1's channel j of model m is lane jN+m, conv2's channel k of model m lane kN+m, so that the
+# grouped convolution's input and gradient are contiguous runs of N lanes. Every kernel loops innermost over
+# lanes, and a pooling window's 4 positions (q = 0..3: (0,0), (0,1), (1,0), (1,1)) are carried in 4 registers.
+
+
+@numba.njit(cache=True, fastmath={"contract"}, error_model="numpy")
+def _forward(x, w1, b1, w2, b2, a1, i1, a2, i2):
+    """Both stages on x (B, 16, 16) with w1 (9, C1), b1 (C1,), w2 (9, 2, C2), b2 (C2,); C1 = 2N, C2 = 4N lanes.
+
+    Writes the pooled pre-ReLU maxima a1 (B, 8, 8, C1) and a2 (B, 16, C2) (the 4 × 4 cells row-major) and the
+    window position each picked, i1 and i2 (int8).
+    """
+    c1, c2 = b1.shape[0], b2.shape[0]
+    xp = np.zeros((SIDE + 2, SIDE + 2), np.float32)
+    e = np.zeros((10, 10, 2, c2), np.float32)
+    for b in range(x.shape[0]):
+        _pad(x[b], xp)
+        for py in range(8):
+            for px in range(8):
+                p = xp[2 * py : 2 * py + 4, 2 * px : 2 * px + 4].copy()
+                for c in range(c1):
+                    s0 = s1 = s2 = s3 = b1[c]
+                    for dy in range(3):
+                        for dx in range(3):
+                            w = w1[3 * dy + dx, c]
+                            s0 += w * p[dy, dx]
+                            s1 += w * p[dy, dx + 1]
+                            s2 += w * p[dy + 1, dx]
+                            s3 += w * p[dy + 1, dx + 1]
+                    a1[b, py, px, c], i1[b, py, px, c] = _pick(s0, s1, s2, s3)
+        _expand(a1[b], e)
+        for cell in range(16):
+            y, x0 = 2 * (cell // 4), 2 * (cell % 4)
+            for o in range(c2):
+                s0 = s1 = s2 = s3 = b2[o]
+                for dy in range(3):
+                    for dx in range(3):
+                        for j in range(2):
+                            w = w2[3 * dy + dx, j, o]
+                            s0 += w * e[y + dy, x0 + dx, j, o]
+                            s1 += w * e[y + dy, x0 + dx + 1, j, o]
+                            s2 += w * e[y + dy + 1, x0 + dx, j, o]
+                            s3 += w * e[y + dy + 1, x0 + dx + 1, j, o]
+                a2[b, cell, o], i2[b, cell, o] = _pick(s0, s1, s2, s3)
+
+
+@numba.njit(cache=True, fastmath={"contract"}, error_model="numpy")
+def _backward(x, w2, a1, i1, i2, grad_a2, gw1, gb1, gw2, gb2):
+    """Accumulate into gw1 (9, C1), gb1, gw2 (9, 2, C2), gb2 the gradients of Σ grad_a2·a2 for the forward pass
+    that wrote a1, i1, i2. Only the window position each pooling picked receives gradient: g[q] (lane,) is the
+    pooled gradient where the window picked position q, else 0."""
+    c1, c2, n = a1.shape[3], grad_a2.shape[2], a1.shape[3] // 2
+    xp = np.zeros((SIDE + 2, SIDE + 2), np.float32)
+    e, ge = np.zeros((10, 10, 2, c2), np.float32), np.empty((10, 10, 2, c2), np.float32)
+    g, h, g1 = np.empty((4, c2), np.float32), np.empty((4, c1), np.float32), np.empty(c1, np.float32)
+    for b in range(x.shape[0]):
+        _pad(x[b], xp)
+        _expand(a1[b], e)
+        ge[:] = 0.0
+        for cell in range(16):
+            for o in range(c2):
+                gb2[o] += grad_a2[b, cell, o]
+            for q in range(4):
+                for o in range(c2):
+                    g[q, o] = grad_a2[b, cell, o] if i2[b, cell, o] == q else 0.0
+            for t in range(9):
+                y, x0 = 2 * (cell // 4) + t // 3, 2 * (cell % 4) + t % 3
+                for j in range(2):
+                    for o in range(c2):
+                        gw2[t, j, o] += (g[0, o] * e[y, x0, j, o] + g[1, o] * e[y, x0 + 1, j, o]
+                                         + g[2, o] * e[y + 1, x0, j, o] + g[3, o] * e[y + 1, x0 + 1, j, o])
+            for q in range(4):
+                for t in range(9):
+                    y, x0 = 2 * (cell // 4) + q // 2 + t // 3, 2 * (cell % 4) + q % 2 + t % 3
+                    for j in range(2):
+                        for o in range(c2):
+                            ge[y, x0, j, o] += g[q, o] * w2[t, j, o]
+        for py in range(8):
+            for px in range(8):
+                g1[:] = 0.0
+                for j in range(2):
+                    for k in range(4):
+                        for m in range(n):
+                            g1[j * n + m] += ge[py + 1, px + 1, j, k * n + m]
+                for c in range(c1):
+                    g1[c] = g1[c] if a1[b, py, px, c] > 0 else 0.0
+                    gb1[c] += g1[c]
+                for q in range(4):
+                    for c in range(c1):
+                        h[q, c] = g1[c] if i1[b, py, px, c] == q else 0.0
+                p = xp[2 * py : 2 * py + 4, 2 * px : 2 * px + 4].copy()
+                for t in range(9):
+                    dy, dx = t // 3, t % 3
+                    v0, v1, v2, v3 = p[dy, dx], p[dy, dx + 1], p[dy + 1, dx], p[dy + 1, dx + 1]
+                    for c in range(c1):
+                        gw1[t, c] += h[0, c] * v0 + h[1, c] * v1 + h[2, c] * v2 + h[3, c] * v3
+
+
+class _PooledConvs(torch.autograd.Function):
+    """a2 (B, 16, 4N): conv2's pooled pre-ReLU output of snapshots x (B, 1, 16, 16) for stacked conv1
+    (N, 2, 1, 3, 3), conv2 (N, 4, 2, 3, 3) and biases (N, 2), (N, 4); lane kN+m is channel k of model m. No
+    gradient for x."""
+
+    @staticmethod
+    def forward(ctx, x, w1, b1, w2, b2):
+        n, batch = w1.shape[0], x.shape[0]
+        xs = x.detach().reshape(batch, SIDE, SIDE).contiguous().numpy()
+        w1t = w1.detach().reshape(n, 2, 9).permute(2, 1, 0).reshape(9, 2 * n).contiguous().numpy()
+        w2t = w2.detach().reshape(n, 4, 2, 9).permute(3, 2, 1, 0).reshape(9, 2, 4 * n).contiguous().numpy()
+        b1t, b2t = (b.detach().T.reshape(-1).contiguous().numpy() for b in (b1, b2))
+        a1, a2 = np.empty((batch, 8, 8, 2 * n), np.float32), np.empty((batch, 16, 4 * n), np.float32)
+        i1, i2 = np.empty(a1.shape, np.int8), np.empty(a2.shape, np.int8)
+        _forward(xs, w1t, b1t, w2t, b2t, a1, i1, a2, i2)
+        ctx.saved = (xs, w2t, a1, i1, i2)
+        return torch.from_numpy(a2)
+
+    @staticmethod
+    def backward(ctx, grad_a2):
+        xs, w2t, a1, i1, i2 = ctx.saved
+        n = a1.shape[3] // 2
+        gw1, gb1 = np.zeros((9, 2 * n), np.float32), np.zeros(2 * n, np.float32)
+        gw2, gb2 = np.zeros((9, 2, 4 * n), np.float32), np.zeros(4 * n, np.float32)
+        _backward(xs, w2t, a1, i1, i2, grad_a2.contiguous().numpy(), gw1, gb1, gw2, gb2)
+        grad_w1 = torch.from_numpy(gw1).reshape(9, 2, n).permute(2, 1, 0).reshape(n, 2, 1, 3, 3)
+        grad_w2 = torch.from_numpy(gw2).reshape(9, 2, 4, n).permute(3, 2, 1, 0).reshape(n, 4, 2, 3, 3)
+        grad_b1, grad_b2 = torch.from_numpy(gb1).reshape(2, n).T, torch.from_numpy(gb2).reshape(4, n).T
+        return None, grad_w1, grad_b1, grad_w2, grad_b2
+
+
+def conv_stage_torch(x, w1, b1, w2, b2) -> torch.Tensor:
+    """The same features (N, B, 64) from PyTorch's convolutions and pooling, on any device: conv1 of all models
+    as one convolution with 2N output channels, conv2 as one grouped convolution (groups = N), channels last."""
+    n, batch = w1.shape[0], x.shape[0]
+    # With one channel, .contiguous(channels_last) keeps NCHW strides and the convolution would answer NCHW.
+    x = x.reshape(batch, SIDE, SIDE, 1).permute(0, 3, 1, 2)
+    h = F.conv2d(x, w1.flatten(0, 1), b1.flatten(), padding=1)
+    # ReLU after pooling: max-pooling commutes with the monotone ReLU (values and gradients), on 4× less data.
+    h = torch.relu(F.max_pool2d(h, 2))
+    h = F.conv2d(h, w2.flatten(0, 1), b2.flatten(), padding=1, groups=n)
+    h = torch.relu(F.max_pool2d(h, 2))
+    # (batch, model·C, H, W) → (model, batch, C·H·W): the channel-major flatten of each model.
+    return h.reshape(batch, n, -1).transpose(0, 1)
+
+
+def conv_stage(x, w1, b1, w2, b2) -> torch.Tensor:
+    """Features (N, B, 64), the input of fc1, of snapshots x (B, 1, 16, 16) shared by N models with stacked
+    conv1 (N, 2, 1, 3, 3), b1 (N, 2), conv2 (N, 4, 2, 3, 3), b2 (N, 4): conv(1→2) → max-pool → ReLU → conv(2→4) →
+    max-pool → ReLU per model (spec §1.1). The numba kernels for float32 on the CPU, PyTorch's operations
+    otherwise (`conv_stage_torch`); the two agree to float round-off."""
+    tensors = (x, w1, b1, w2, b2)
+    on_cpu = all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
+    if on_cpu and tuple(x.shape[1:]) == (1, SIDE, SIDE) and not x.requires_grad:
+        a2 = _PooledConvs.apply(x, w1, b1, w2, b2)
+        # (batch, cell, k·N + m) → (model, batch, 16k + cell): each model's channel-major flatten
+        return torch.relu(a2).view(x.shape[0], 16, 4, -1).permute(3, 0, 2, 1).reshape(w1.shape[0], x.shape[0], -1)
+    return conv_stage_torch(x, w1, b1, w2, b2)

@@ -1,0 +1,74 @@
+"""Tests of the numba convolution stages of the stacked Ising CNN against PyTorch's convolutions and pooling."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from grokcore.ising_conv import conv_stage, conv_stage_torch
+
+SHAPES = ((2, 1, 3, 3), (2,), (4, 2, 3, 3), (4,))
+
+
+def snapshots(batch: int, seed: int = 0) -> torch.Tensor:
+    """Random ±1 snapshots (batch, 1, 16, 16); the first ones ordered (all +1), where pooling windows tie."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 2, (batch, 1, 16, 16), generator=gen).float() * 2 - 1
+    x[: max(1, batch // 4)] = 1.0
+    return x
+
+
+def stacked_params(n_models: int, seed: int = 1) -> list[torch.Tensor]:
+    """conv1 and conv2 weights and biases (model, ...), scaled like α-multiplied initialisations, with grad."""
+    gen = torch.Generator().manual_seed(seed)
+    scales = torch.linspace(0.3, 3.0, n_models)
+    return [(torch.randn(n_models, *shape, generator=gen) * scales.view(-1, *[1] * len(shape)) * 0.4)
+            .requires_grad_() for shape in SHAPES]
+
+
+@pytest.mark.parametrize("n_models", [1, 3, 8])
+@pytest.mark.parametrize("batch", [1, 37])
+def test_features_and_gradients_match_pytorch(n_models, batch):
+    x, params = snapshots(batch), stacked_params(n_models)
+    out, expected = conv_stage(x, *params), conv_stage_torch(x, *params)
+    assert out.shape == (n_models, batch, 64)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(2))
+    grads = torch.autograd.grad((out * weights).sum(), params)
+    expected_grads = torch.autograd.grad((expected * weights).sum(), params)
+    for grad, want in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(grad, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
+
+
+def test_tied_windows_pass_gradient_to_the_first_position_as_pytorch_does():
+    # conv1 reading only its centre tap ties every window holding two +1 spins, while the patches around them
+    # differ: conv1's other taps then get a gradient that depends on which tied position the pooling picked.
+    x = snapshots(16)
+    w1, b1, w2, b2 = stacked_params(2)
+    with torch.no_grad():
+        w1.zero_()
+        w1[:, :, 0, 1, 1] = 1.0
+        b1.fill_(0.1)
+    params = [w1, b1, w2, b2]
+    out, expected = conv_stage(x, *params), conv_stage_torch(x, *params)
+    torch.testing.assert_close(out, expected)
+    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(3))
+    grads = torch.autograd.grad((out * weights).sum(), params)
+    for grad, want in zip(grads, torch.autograd.grad((expected * weights).sum(), params), strict=True):
+        torch.testing.assert_close(grad, want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_model_with_nan_weights_gives_nan_features_and_leaves_the_others_alone():
+    x, params = snapshots(5), stacked_params(3)
+    with torch.no_grad():
+        params[0][1] = float("nan")
+    out, expected = conv_stage(x, *params), conv_stage_torch(x, *params)
+    assert torch.isnan(out[1]).all() and torch.isnan(expected[1]).all()
+    torch.testing.assert_close(out[[0, 2]], expected[[0, 2]], rtol=1e-5, atol=1e-5)
+
+
+def test_inputs_needing_their_own_gradient_take_the_pytorch_path():
+    x, params = snapshots(4).requires_grad_(), stacked_params(2)
+    (grad_x,) = torch.autograd.grad(conv_stage(x, *params).sum(), [x])
+    (want,) = torch.autograd.grad(conv_stage_torch(x, *params).sum(), [x])
+    torch.testing.assert_close(grad_x, want)
