@@ -432,7 +432,7 @@ def cmd_compare(args) -> None:
     from grokcore import store as st
     from grokcore.reference_store import open_reference, reference_path
     from repro.figures.registry import Context
-    from repro.reference import compare_lines, reduce_experiment
+    from repro.reference import compare_lines, reduce_experiment, short_revisions
 
     _results_store(args.store)
     experiment = args.experiment or st.read_attrs(args.store).get("experiment", "")
@@ -444,7 +444,7 @@ def cmd_compare(args) -> None:
     ctx = Context(scale=_stores_scale(stores), data_dir=args.data_dir, stores=stores)
     yours = reduce_experiment(ctx, experiment)
     path = reference_path(experiment, args.scale, args.reference_dir)
+    trained = short_revisions(reference.attrs["store_git_revision"], 7)
     print(f"{experiment}: yours {args.store} (scale {yours.attrs['scale']}) against {path} (scale "
-          f"{reference.attrs['scale']}, trained at git {reference.attrs['store_git_revision'][:7]}, reduced "
-          f"{reference.attrs['created']})")
+          f"{reference.attrs['scale']}, trained at git {trained}, reduced {reference.attrs['created']})")
     print("\n".join(compare_lines(yours, reference)))

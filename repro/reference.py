@@ -151,6 +151,12 @@ def copy_figures(source: Path, folder: Path) -> list[Path]:
     return copied
 
 
+def short_revisions(revisions: str, length: int = 12) -> str:
+    """Each git revision of `revisions` ("rev" or "rev1, rev2": a grid merged from parts trained at several)
+    shortened to `length` characters."""
+    return ", ".join(revision.strip()[:length] for revision in revisions.split(","))
+
+
 def provenance_text(scale: str, folder: Path, copied: list[Path]) -> str:
     """The provenance file of a reference folder: where this pass's figures came from, and for every reference
     file in `folder` (reduced by this pass or an earlier one) where it was trained and reduced."""
@@ -160,7 +166,7 @@ def provenance_text(scale: str, folder: Path, copied: list[Path]) -> str:
              "figures and claims copied: " + ", ".join(sorted(file.name for file in copied))]
     for path in sorted(folder.glob(f"*{SUFFIX}")):
         attrs = read_reference_attrs(path)
-        lines.append(f"{path.name}: trained at git {attrs['store_git_revision'][:12]}, reduced at git "
+        lines.append(f"{path.name}: trained at git {short_revisions(attrs['store_git_revision'])}, reduced at git "
                      f"{attrs['git_revision'][:12]} on {attrs['created']}, {attrs['machine']}")
     return "\n".join(lines) + "\n"
 

@@ -7,7 +7,7 @@ import xarray as xr
 from grokcore.reference_store import open_reference, reference_path, write_reference
 from repro.config import experiment_names
 from repro.figures import compression, features, runs
-from repro.reference import compare_lines, machine_line, reduce_experiment, seed_summaries, summary
+from repro.reference import compare_lines, machine_line, reduce_experiment, seed_summaries, short_revisions, summary
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +88,12 @@ def test_summary_gives_mean_spread_and_counts():
 def test_machine_line_names_cores_and_torch():
     line = machine_line()
     assert "cores" in line and "torch" in line and "\n" not in line
+
+
+@pytest.mark.parametrize(("revisions", "length", "expected"), [
+    ("20826732041eba0a79d43d3cc9f0dae9fdd5571e", 12, "20826732041e"),
+    ("20826732041eba0a79d43d3cc9f0dae9fdd5571e, 6fe9033bb2c8e8a1f0b7d6e5c4a3b2a1f0e9d8c7", 7, "2082673, 6fe9033"),
+    ("unknown", 12, "unknown"),
+])
+def test_short_revisions_shortens_each_revision_of_a_merged_grid(revisions, length, expected):
+    assert short_revisions(revisions, length) == expected
