@@ -81,35 +81,47 @@ def plain_grid(data, alphas, seeds: RunSeeds, cfg: TrainConfig) -> None:
         plain_training(data, alpha, seeds, cfg)
 
 
-def ensemble_training(data, alphas, seeds: RunSeeds, cfg: TrainConfig) -> None:
-    """All models at once with the ensemble trainer."""
-    EnsembleTrainer(data, alphas, seeds, cfg).train_until(cfg.epochs)
+def ensemble_training(datas, alphas, seeds: list[RunSeeds], cfg: TrainConfig) -> None:
+    """All models of every seed at once with the ensemble trainer (one seed: datas and seeds of length 1)."""
+    EnsembleTrainer(datas, alphas, seeds, cfg).train_until(cfg.epochs)
 
 
-def compare(data, n_models: int, epochs: int, args) -> tuple[float, float]:
-    """Best-of-`repeats` ms per model-epoch of the plain loop and of the ensemble trainer, timed alternately
-    after one untimed warm-up epoch of each (the first touch of fresh memory is slow on some machines)."""
-    task, clock = data.task, CLOCKS[args.clock]
+def compare(task: str, n_models: int, seed_counts: list[int], epochs: int, args) -> list[float]:
+    """Best-of-`repeats` ms per model-epoch of the plain loop and of the ensemble trainer spanning each number of
+    seeds in `seed_counts` (each seed its own data and init), timed alternately after one untimed warm-up
+    epoch of each (the first touch of fresh memory is slow on some machines). The plain loop trains the first
+    seed's models: its cost per model-epoch does not depend on the seed."""
+    clock, make_data = CLOCKS[args.clock], {"ising": ising_data, "modadd": modadd_data}[task]
     alphas = list(np.geomspace(0.5, 4.0, n_models))
-    seeds = RunSeeds.from_seed(0)
+    datas = [make_data(seed) for seed in range(max(seed_counts))]
+    seeds = [RunSeeds.from_seed(seed) for seed in range(max(seed_counts))]
     cfg = TrainConfig(task=task, epochs=epochs, eval_every=args.eval_every, **SETTINGS[task])
     warm_up = TrainConfig(task=task, epochs=1, **SETTINGS[task])
-    best = {plain_grid: np.inf, ensemble_training: np.inf}
-    for train in best:
-        train(data, alphas, seeds, warm_up)
+    runs = {0: lambda c: plain_grid(datas[0], alphas, seeds[0], c)}
+    runs.update({k: (lambda c, k=k: ensemble_training(datas[:k], alphas, seeds[:k], c)) for k in seed_counts})
+    best = dict.fromkeys(runs, np.inf)
+    for train in runs.values():
+        train(warm_up)
     for _ in range(args.repeats):
-        for train in best:
+        for key, train in runs.items():
             start = clock()
-            train(data, alphas, seeds, cfg)
-            best[train] = min(best[train], clock() - start)
-    return tuple(1e3 * best[train] / (n_models * epochs) for train in (plain_grid, ensemble_training))
+            train(cfg)
+            best[key] = min(best[key], clock() - start)
+    return [1e3 * best[key] / (n_models * max(key, 1) * epochs) for key in runs]
+
+
+def _counts(text: str) -> list[int]:
+    return [int(part) for part in text.split(",")]
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--ising-models", type=int, default=8, help="number of α values (models) for Ising")
+    parser.add_argument("--ising-models", type=int, default=8, help="number of α values (models per seed) for Ising")
+    parser.add_argument("--ising-seeds", type=_counts, default=[1, 5],
+                        help="seeds one Ising ensemble spans, a row each (ising-main at full scale: 5)")
     parser.add_argument("--ising-epochs", type=int, default=300)
     parser.add_argument("--modadd-models", type=int, default=4, help="number of α values (models) for mod-add")
+    parser.add_argument("--modadd-seeds", type=_counts, default=[1], help="seeds one mod-add ensemble spans")
     parser.add_argument("--modadd-epochs", type=int, default=3)
     parser.add_argument("--eval-every", type=int, default=1, help="test-evaluation cadence in epochs")
     parser.add_argument("--repeats", type=int, default=2, help="best of this many timings per entry")
@@ -120,14 +132,17 @@ def main(argv=None) -> None:
     if args.quick:
         args.ising_epochs, args.modadd_epochs, args.repeats = 30, 1, 1
     torch.set_num_threads(1)
-    runs = [(ising_data(0), args.ising_models, args.ising_epochs),
-            (modadd_data(0), args.modadd_models, args.modadd_epochs)]
-    print(f"{'task':8s} {'models':>6s} {'epochs':>6s} {'plain ms':>10s} {'ensemble ms':>12s} {'ratio':>6s}")
-    for data, n_models, epochs in runs:
-        plain, ensemble = compare(data, n_models, epochs, args)
-        print(f"{data.task:8s} {n_models:6d} {epochs:6d} {plain:10.2f} {ensemble:12.2f} {plain / ensemble:6.2f}")
-    print(f"ms per model-epoch ({args.clock} clock, one thread, best of {args.repeats}); "
-          "ratio = plain / ensemble, higher is better")
+    runs = [("ising", args.ising_models, args.ising_seeds, args.ising_epochs),
+            ("modadd", args.modadd_models, args.modadd_seeds, args.modadd_epochs)]
+    print(f"{'task':8s} {'models':>6s} {'seeds':>5s} {'epochs':>6s} {'plain ms':>10s} {'ensemble ms':>12s} "
+          f"{'ratio':>6s}")
+    for task, n_models, seed_counts, epochs in runs:
+        plain, *ensembles = compare(task, n_models, seed_counts, epochs, args)
+        for n_seeds, ensemble in zip(seed_counts, ensembles, strict=True):
+            print(f"{task:8s} {n_models:6d} {n_seeds:5d} {epochs:6d} {plain:10.2f} {ensemble:12.2f} "
+                  f"{plain / ensemble:6.2f}")
+    print(f"ms per model-epoch ({args.clock} clock, one thread, best of {args.repeats}); models = α values per "
+          "seed; ratio = plain / ensemble, higher is better")
 
 
 if __name__ == "__main__":

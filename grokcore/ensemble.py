@@ -104,37 +104,46 @@ class StackedIsingCNN(StackedNet):
     task = "ising"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (model, batch, 2) of spin snapshots x (batch, 1, 16, 16), shared by all models."""
+        """Logits (model, batch, 2) of spin snapshots x (batch, 1, 16, 16) shared by all models, or x (G, batch, 1,
+        16, 16) of G seed groups, models seed-major (model m reads x[m // (N/G)])."""
         h = conv_stage(x, self.conv1.weight, self.conv1.bias, self.conv2.weight, self.conv2.bias)
         return _linear(torch.relu(_linear(h, self.fc1)), self.fc2)
 
 
 class _TwoHotLinear(torch.autograd.Function):
-    """First mod-add layer on two-hot rows given by their columns (batch, 2) = (a, p+b) into W_in:
-    W_in·x + b = W_in[:, a] + W_in[:, p+b] + b, (model, batch, hidden).
+    """First mod-add layer on two-hot rows given by their columns (G, batch, 2) = (a, p+b) into W_in, per seed
+    group: W_in·x + b = W_in[:, a] + W_in[:, p+b] + b, (model, batch, hidden), model m reading group m // (N/G).
 
     The same numbers as the dense product (adding the row's zeros is exact) without its two 226-wide matrix
-    products per step; the backward scatters each row's gradient into its two columns.
+    products per step; the backward scatters each row's gradient into its two columns. The columns are looked
+    up in W_inᵀ of all models flattened to (model·2p, hidden), so that every model can read its own rows.
     """
 
     @staticmethod
     def forward(ctx, w_in_t: torch.Tensor, bias: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(columns)
+        n, width, hidden = w_in_t.shape
+        offset = torch.arange(n, device=columns.device).view(n, 1, 1) * width
+        rows = (columns.repeat_interleave(n // columns.shape[0], dim=0) + offset).permute(2, 0, 1).reshape(2, -1)
+        ctx.save_for_backward(rows)
         ctx.weight_shape = w_in_t.shape
-        h = w_in_t.index_select(1, columns[:, 0])
-        h += w_in_t.index_select(1, columns[:, 1])
-        return h.add_(bias.unsqueeze(1))
+        flat = w_in_t.reshape(n * width, hidden)
+        h = flat.index_select(0, rows[0])
+        h += flat.index_select(0, rows[1])
+        return h.view(n, -1, hidden).add_(bias.unsqueeze(1))
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        (columns,) = ctx.saved_tensors
-        grad_w = grad.new_zeros(ctx.weight_shape)
-        grad_w.index_add_(1, columns[:, 0], grad).index_add_(1, columns[:, 1], grad)
-        return grad_w, grad.sum(dim=1), None
+        (rows,) = ctx.saved_tensors
+        n, width, hidden = ctx.weight_shape
+        grad_flat = grad.reshape(-1, hidden)
+        grad_w = grad.new_zeros(n * width, hidden)
+        grad_w.index_add_(0, rows[0], grad_flat).index_add_(0, rows[1], grad_flat)
+        return grad_w.view(ctx.weight_shape), grad.sum(dim=1), None
 
 
 class StackedModAddMLP(StackedNet):
-    """N ModAddMLPs (spec §1.2). Takes two-hot rows (batch, 2p) or, faster, token pairs (batch, 2) int64.
+    """N ModAddMLPs (spec §1.2). Takes two-hot rows (batch, 2p) or, faster, token pairs (batch, 2) int64, shared
+    by all models, or those of G seed groups, (G, batch, 2p) or (G, batch, 2), models seed-major.
 
     For token pairs (a, b) the first layer is a lookup of columns a and p+b of W_in (`_TwoHotLinear`). W_in is
     stored as its (model, 2p, hidden) transpose, so that those columns are contiguous rows.
@@ -148,9 +157,14 @@ class StackedModAddMLP(StackedNet):
         self.register_buffer("column_offset", torch.tensor([0, P_MODADD]), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (model, batch, p) of two-hot inputs x (batch, 2p) float, or of token pairs x (batch, 2) int."""
+        """Logits (model, batch, p) of two-hot inputs x ([G,] batch, 2p) float, or of token pairs x ([G,] batch, 2)
+        int (model m reads group m // (N/G))."""
         w_in_t = self.fc_in.weight.transpose(1, 2)  # (model, 2p, hidden), contiguous
+        x = x if x.ndim == 3 else x.unsqueeze(0)
+        if self.n_models % x.shape[0]:
+            raise ValueError(f"{self.n_models} models cannot be split evenly over {x.shape[0]} input groups")
         if x.dtype.is_floating_point:
+            x = x.repeat_interleave(self.n_models // x.shape[0], dim=0) if x.shape[0] > 1 else x
             h = torch.baddbmm(self.fc_in.bias.unsqueeze(1), x.expand(self.n_models, -1, -1), w_in_t)
         else:
             h = _TwoHotLinear.apply(w_in_t, self.fc_in.bias, x + self.column_offset)

@@ -30,9 +30,18 @@ def _pick(s0, s1, s2, s3):
 
 
 @numba.njit(cache=True, fastmath={"contract"}, error_model="numpy")
-def _pad(x_b, xp):
-    """Snapshot x_b (16, 16) into the interior of the zero-bordered xp (18, 18)."""
-    xp[1 : SIDE + 1, 1 : SIDE + 1] = x_b
+def _pad(x, b, xp):
+    """Snapshot b of every group of x (G, B, 16, 16) into the interior of the zero-bordered xp (18, 18, C1), as
+    conv1's lanes read it: lane jN+m holds the snapshot of model m (of N = G·A, seed-major), group m // A."""
+    n = xp.shape[2] // 2
+    per_group = n // x.shape[0]
+    for y in range(SIDE):
+        for x0 in range(SIDE):
+            for grp in range(x.shape[0]):
+                v = x[grp, b, y, x0]
+                for j in range(2):
+                    for a in range(per_group):
+                        xp[y + 1, x0 + 1, j * n + grp * per_group + a] = v
 
 
 @numba.njit(cache=True, fastmath={"contract"}, error_model="numpy")
@@ -55,29 +64,31 @@ def _expand(a1_b, e):
 
 
 @numba.njit(cache=True, fastmath={"contract"}, error_model="numpy")
-def _forward(x, w1, b1, w2, b2, a1, i1, a2, i2):
-    """Both stages on x (B, 16, 16) with w1 (9, C1), b1 (C1,), w2 (9, 2, C2), b2 (C2,); C1 = 2N, C2 = 4N lanes.
+def _forward(x, w1, b1, w2, b2, a1, i1, out, i2):
+    """Both stages on x (G, B, 16, 16) with w1 (9, C1), b1 (C1,), w2 (9, 2, C2), b2 (C2,); C1 = 2N, C2 = 4N lanes.
 
-    Writes the pooled pre-ReLU maxima a1 (B, 8, 8, C1) and a2 (B, 16, C2) (the 4 × 4 cells row-major) and the
-    window position each picked, i1 and i2 (int8).
+    Writes conv1's pooled pre-ReLU maxima a1 (B, 8, 8, C1), the features out (N, B, 64) (each model's ReLU of
+    conv2's pooled maxima, channel-major over the 4 × 4 cells, row-major), and the window position each pooling
+    picked, i1 (B, 8, 8, C1) and i2 (B, 16, C2) (int8).
     """
-    c1, c2 = b1.shape[0], b2.shape[0]
-    xp = np.zeros((SIDE + 2, SIDE + 2), np.float32)
+    c1, c2, n = b1.shape[0], b2.shape[0], b1.shape[0] // 2
+    xp = np.zeros((SIDE + 2, SIDE + 2, c1), np.float32)
     e = np.zeros((10, 10, 2, c2), np.float32)
-    for b in range(x.shape[0]):
-        _pad(x[b], xp)
+    a2 = np.empty((16, c2), np.float32)
+    for b in range(x.shape[1]):
+        _pad(x, b, xp)
         for py in range(8):
             for px in range(8):
-                p = xp[2 * py : 2 * py + 4, 2 * px : 2 * px + 4].copy()
+                y, x0 = 2 * py, 2 * px
                 for c in range(c1):
                     s0 = s1 = s2 = s3 = b1[c]
                     for dy in range(3):
                         for dx in range(3):
                             w = w1[3 * dy + dx, c]
-                            s0 += w * p[dy, dx]
-                            s1 += w * p[dy, dx + 1]
-                            s2 += w * p[dy + 1, dx]
-                            s3 += w * p[dy + 1, dx + 1]
+                            s0 += w * xp[y + dy, x0 + dx, c]
+                            s1 += w * xp[y + dy, x0 + dx + 1, c]
+                            s2 += w * xp[y + dy + 1, x0 + dx, c]
+                            s3 += w * xp[y + dy + 1, x0 + dx + 1, c]
                     a1[b, py, px, c], i1[b, py, px, c] = _pick(s0, s1, s2, s3)
         _expand(a1[b], e)
         for cell in range(16):
@@ -92,28 +103,39 @@ def _forward(x, w1, b1, w2, b2, a1, i1, a2, i2):
                             s1 += w * e[y + dy, x0 + dx + 1, j, o]
                             s2 += w * e[y + dy + 1, x0 + dx, j, o]
                             s3 += w * e[y + dy + 1, x0 + dx + 1, j, o]
-                a2[b, cell, o], i2[b, cell, o] = _pick(s0, s1, s2, s3)
+                a2[cell, o], i2[b, cell, o] = _pick(s0, s1, s2, s3)
+        for k in range(4):
+            for m in range(n):
+                for cell in range(16):
+                    a = a2[cell, k * n + m]
+                    out[m, b, 16 * k + cell] = 0.0 if a <= 0 else a  # ReLU, NaN kept as torch does
 
 
 @numba.njit(cache=True, fastmath={"contract"}, error_model="numpy")
-def _backward(x, w2, a1, i1, i2, grad_a2, gw1, gb1, gw2, gb2):
-    """Accumulate into gw1 (9, C1), gb1, gw2 (9, 2, C2), gb2 the gradients of Σ grad_a2·a2 for the forward pass
-    that wrote a1, i1, i2. Only the window position each pooling picked receives gradient: g[q] (lane,) is the
-    pooled gradient where the window picked position q, else 0."""
-    c1, c2, n = a1.shape[3], grad_a2.shape[2], a1.shape[3] // 2
-    xp = np.zeros((SIDE + 2, SIDE + 2), np.float32)
+def _backward(x, w2, a1, i1, i2, out, grad_out, gw1, gb1, gw2, gb2):
+    """Accumulate into gw1 (9, C1), gb1, gw2 (9, 2, C2), gb2 the gradients of Σ grad_out·out for the forward pass
+    that wrote a1, i1, out, i2. Only the window position each pooling picked receives gradient: g[q] (lane,) is
+    the pooled gradient where the window picked position q, else 0."""
+    c1, c2, n = a1.shape[3], i2.shape[2], a1.shape[3] // 2
+    xp = np.zeros((SIDE + 2, SIDE + 2, c1), np.float32)
     e, ge = np.zeros((10, 10, 2, c2), np.float32), np.empty((10, 10, 2, c2), np.float32)
     g, h, g1 = np.empty((4, c2), np.float32), np.empty((4, c1), np.float32), np.empty(c1, np.float32)
-    for b in range(x.shape[0]):
-        _pad(x[b], xp)
+    grad_a2 = np.empty((16, c2), np.float32)
+    for b in range(x.shape[1]):
+        _pad(x, b, xp)
         _expand(a1[b], e)
+        for k in range(4):  # through the ReLU into conv2's pooled maxima, lane kN+m
+            for m in range(n):
+                for cell in range(16):
+                    f = 16 * k + cell
+                    grad_a2[cell, k * n + m] = 0.0 if out[m, b, f] <= 0 else grad_out[m, b, f]  # torch's rule
         ge[:] = 0.0
         for cell in range(16):
             for o in range(c2):
-                gb2[o] += grad_a2[b, cell, o]
+                gb2[o] += grad_a2[cell, o]
             for q in range(4):
                 for o in range(c2):
-                    g[q, o] = grad_a2[b, cell, o] if i2[b, cell, o] == q else 0.0
+                    g[q, o] = grad_a2[cell, o] if i2[b, cell, o] == q else 0.0
             for t in range(9):
                 y, x0 = 2 * (cell // 4) + t // 3, 2 * (cell % 4) + t % 3
                 for j in range(2):
@@ -139,52 +161,60 @@ def _backward(x, w2, a1, i1, i2, grad_a2, gw1, gb1, gw2, gb2):
                 for q in range(4):
                     for c in range(c1):
                         h[q, c] = g1[c] if i1[b, py, px, c] == q else 0.0
-                p = xp[2 * py : 2 * py + 4, 2 * px : 2 * px + 4].copy()
                 for t in range(9):
-                    dy, dx = t // 3, t % 3
-                    v0, v1, v2, v3 = p[dy, dx], p[dy, dx + 1], p[dy + 1, dx], p[dy + 1, dx + 1]
+                    y, x0 = 2 * py + t // 3, 2 * px + t % 3
                     for c in range(c1):
-                        gw1[t, c] += h[0, c] * v0 + h[1, c] * v1 + h[2, c] * v2 + h[3, c] * v3
+                        gw1[t, c] += (h[0, c] * xp[y, x0, c] + h[1, c] * xp[y, x0 + 1, c]
+                                      + h[2, c] * xp[y + 1, x0, c] + h[3, c] * xp[y + 1, x0 + 1, c])
 
 
 class _PooledConvs(torch.autograd.Function):
-    """a2 (B, 16, 4N): conv2's pooled pre-ReLU output of snapshots x (B, 1, 16, 16) for stacked conv1
-    (N, 2, 1, 3, 3), conv2 (N, 4, 2, 3, 3) and biases (N, 2), (N, 4); lane kN+m is channel k of model m. No
-    gradient for x."""
+    """Features (N, B, 64) of snapshots x (G, B, 1, 16, 16) for stacked conv1 (N, 2, 1, 3, 3), conv2
+    (N, 4, 2, 3, 3) and biases (N, 2), (N, 4); model m reads group m // (N/G) of x. No gradient for x."""
 
     @staticmethod
     def forward(ctx, x, w1, b1, w2, b2):
-        n, batch = w1.shape[0], x.shape[0]
-        xs = x.detach().reshape(batch, SIDE, SIDE).contiguous().numpy()
+        n, batch = w1.shape[0], x.shape[1]
+        xs = x.detach().reshape(x.shape[0], batch, SIDE, SIDE).contiguous().numpy()
         w1t = w1.detach().reshape(n, 2, 9).permute(2, 1, 0).reshape(9, 2 * n).contiguous().numpy()
         w2t = w2.detach().reshape(n, 4, 2, 9).permute(3, 2, 1, 0).reshape(9, 2, 4 * n).contiguous().numpy()
         b1t, b2t = (b.detach().T.reshape(-1).contiguous().numpy() for b in (b1, b2))
-        a1, a2 = np.empty((batch, 8, 8, 2 * n), np.float32), np.empty((batch, 16, 4 * n), np.float32)
-        i1, i2 = np.empty(a1.shape, np.int8), np.empty(a2.shape, np.int8)
-        _forward(xs, w1t, b1t, w2t, b2t, a1, i1, a2, i2)
-        ctx.saved = (xs, w2t, a1, i1, i2)
-        return torch.from_numpy(a2)
+        a1, out = np.empty((batch, 8, 8, 2 * n), np.float32), np.empty((n, batch, 64), np.float32)
+        i1, i2 = np.empty(a1.shape, np.int8), np.empty((batch, 16, 4 * n), np.int8)
+        _forward(xs, w1t, b1t, w2t, b2t, a1, i1, out, i2)
+        ctx.saved = (xs, w2t, a1, i1, i2, out)
+        return torch.from_numpy(out)
 
     @staticmethod
-    def backward(ctx, grad_a2):
-        xs, w2t, a1, i1, i2 = ctx.saved
+    def backward(ctx, grad_out):
+        xs, w2t, a1, i1, i2, out = ctx.saved
         n = a1.shape[3] // 2
         gw1, gb1 = np.zeros((9, 2 * n), np.float32), np.zeros(2 * n, np.float32)
         gw2, gb2 = np.zeros((9, 2, 4 * n), np.float32), np.zeros(4 * n, np.float32)
-        _backward(xs, w2t, a1, i1, i2, grad_a2.contiguous().numpy(), gw1, gb1, gw2, gb2)
+        _backward(xs, w2t, a1, i1, i2, out, grad_out.contiguous().numpy(), gw1, gb1, gw2, gb2)
         grad_w1 = torch.from_numpy(gw1).reshape(9, 2, n).permute(2, 1, 0).reshape(n, 2, 1, 3, 3)
         grad_w2 = torch.from_numpy(gw2).reshape(9, 2, 4, n).permute(3, 2, 1, 0).reshape(n, 4, 2, 3, 3)
         grad_b1, grad_b2 = torch.from_numpy(gb1).reshape(2, n).T, torch.from_numpy(gb2).reshape(4, n).T
         return None, grad_w1, grad_b1, grad_w2, grad_b2
 
 
+def _grouped(x: torch.Tensor, n_models: int) -> torch.Tensor:
+    """Snapshots as (G, B, 1, 16, 16): shared ones (B, 1, 16, 16) are one group."""
+    x = x if x.ndim == 5 else x.unsqueeze(0)
+    if n_models % x.shape[0]:
+        raise ValueError(f"{n_models} models cannot be split evenly over {x.shape[0]} input groups")
+    return x
+
+
 def conv_stage_torch(x, w1, b1, w2, b2) -> torch.Tensor:
     """The same features (N, B, 64) from PyTorch's convolutions and pooling, on any device: conv1 of all models
-    as one convolution with 2N output channels, conv2 as one grouped convolution (groups = N), channels last."""
-    n, batch = w1.shape[0], x.shape[0]
+    as one convolution with 2N output channels (grouped by x's groups), conv2 as one grouped convolution
+    (groups = N), channels last."""
+    x = _grouped(x, w1.shape[0])
+    n, groups, batch = w1.shape[0], x.shape[0], x.shape[1]
     # With one channel, .contiguous(channels_last) keeps NCHW strides and the convolution would answer NCHW.
-    x = x.reshape(batch, SIDE, SIDE, 1).permute(0, 3, 1, 2)
-    h = F.conv2d(x, w1.flatten(0, 1), b1.flatten(), padding=1)
+    x = x.reshape(groups, batch, SIDE, SIDE, 1).permute(1, 4, 0, 2, 3).reshape(batch, groups, SIDE, SIDE)
+    h = F.conv2d(x, w1.flatten(0, 1), b1.flatten(), padding=1, groups=groups)
     # ReLU after pooling: max-pooling commutes with the monotone ReLU (values and gradients), on 4× less data.
     h = torch.relu(F.max_pool2d(h, 2))
     h = F.conv2d(h, w2.flatten(0, 1), b2.flatten(), padding=1, groups=n)
@@ -194,14 +224,14 @@ def conv_stage_torch(x, w1, b1, w2, b2) -> torch.Tensor:
 
 
 def conv_stage(x, w1, b1, w2, b2) -> torch.Tensor:
-    """Features (N, B, 64), the input of fc1, of snapshots x (B, 1, 16, 16) shared by N models with stacked
-    conv1 (N, 2, 1, 3, 3), b1 (N, 2), conv2 (N, 4, 2, 3, 3), b2 (N, 4): conv(1→2) → max-pool → ReLU → conv(2→4) →
-    max-pool → ReLU per model (spec §1.1). The numba kernels for float32 on the CPU, PyTorch's operations
-    otherwise (`conv_stage_torch`); the two agree to float round-off."""
+    """Features (N, B, 64), the input of fc1, of N models with stacked conv1 (N, 2, 1, 3, 3), b1 (N, 2),
+    conv2 (N, 4, 2, 3, 3), b2 (N, 4): conv(1→2) → max-pool → ReLU → conv(2→4) → max-pool → ReLU per model
+    (spec §1.1). Snapshots x (B, 1, 16, 16) are shared by all models; x (G, B, 1, 16, 16) gives each of G seed
+    groups its own, models seed-major (model m reads x[m // (N/G)]). The numba kernels for float32 on the CPU,
+    PyTorch's operations otherwise (`conv_stage_torch`); the two agree to float round-off."""
+    x = _grouped(x, w1.shape[0])
     tensors = (x, w1, b1, w2, b2)
     on_cpu = all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
-    if on_cpu and tuple(x.shape[1:]) == (1, SIDE, SIDE) and not x.requires_grad:
-        a2 = _PooledConvs.apply(x, w1, b1, w2, b2)
-        # (batch, cell, k·N + m) → (model, batch, 16k + cell): each model's channel-major flatten
-        return torch.relu(a2).view(x.shape[0], 16, 4, -1).permute(3, 0, 2, 1).reshape(w1.shape[0], x.shape[0], -1)
+    if on_cpu and tuple(x.shape[2:]) == (1, SIDE, SIDE) and not x.requires_grad:
+        return _PooledConvs.apply(x, w1, b1, w2, b2)
     return conv_stage_torch(x, w1, b1, w2, b2)

@@ -1,4 +1,5 @@
-"""Ensemble trainer: the models of one seed at several weight multipliers α, trained at once by per-model Adam."""
+"""Ensemble trainer: the models of one or several seeds at several weight multipliers α, trained at once by
+per-model Adam."""
 
 from __future__ import annotations
 
@@ -70,36 +71,56 @@ def _check_int(name: str, value, minimum: int) -> None:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
+def _per_seed(value) -> list:
+    """One seed's value as a list of one; a list or tuple of per-seed values as a list."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def _memory_order(p: torch.Tensor) -> tuple[int, ...]:
     """The dimension order in which `p` is laid out in memory: p.permute(order) is contiguous."""
     return tuple(sorted(range(p.ndim), key=lambda d: -p.stride(d)))
 
 
 class EnsembleTrainer:
-    """Trains the models θ_i(0) = α_i·θ_init of one seed together on one data split (spec §3.2).
+    """Trains the models θ(0) = α·θ_init(seed) of one seed, or of several seeds, together (spec §3.2).
 
-    All models share the training batches; the loss is the sum over models of each model's mean cross entropy,
-    so that stacked Adam is exactly per-model Adam (Adam and coupled L2 act element-wise). `data` needs the
-    attributes task, x_train, y_train, x_test, y_test of `grokcore.data.task.TaskData`.
+    `data` and `seeds` are one seed's data split and `RunSeeds`, or equal-length lists of them: the ensemble then
+    spans those seeds, models seed-major (model g·A + a is α_a of seed g), each seed with its own data split,
+    initialisation and batch order. The models of a seed share its training batches; the loss is the sum over
+    models of each model's mean cross entropy, so that stacked Adam is exactly per-model Adam (Adam and coupled
+    L2 act element-wise) and every model trains as it would alone. `data` needs the attributes task, x_train,
+    y_train, x_test, y_test of `grokcore.data.task.TaskData`.
     """
 
-    def __init__(self, data, weight_multipliers: Sequence[float], seeds: RunSeeds, cfg: TrainConfig):
-        if data.task != cfg.task:
-            raise ValueError(f"data is for task {data.task!r} but the config is for {cfg.task!r}")
+    def __init__(self, data, weight_multipliers: Sequence[float], seeds: RunSeeds | Sequence[RunSeeds],
+                 cfg: TrainConfig):
+        datas, seed_list = _per_seed(data), _per_seed(seeds)
+        if len(datas) != len(seed_list):
+            raise ValueError(f"{len(datas)} data splits for {len(seed_list)} seeds: give one per seed")
+        for split in datas:
+            if split.task != cfg.task:
+                raise ValueError(f"data is for task {split.task!r} but the config is for {cfg.task!r}")
+        for name in ("y_train", "y_test"):
+            sizes = sorted({len(getattr(split, name)) for split in datas})
+            if len(sizes) > 1:
+                raise ValueError(f"the seeds' {name} sizes differ ({sizes}): an ensemble needs equal splits")
         alphas = np.asarray(weight_multipliers, dtype=float)
         if alphas.ndim != 1 or alphas.size == 0 or not np.all(np.isfinite(alphas) & (alphas > 0)):
             raise ValueError(f"weight_multipliers must be a non-empty list of finite α > 0, got {weight_multipliers!r}")
         self.cfg, self.seeds, self.weight_multipliers = cfg, seeds, alphas
+        self.n_seeds = len(seed_list)
         self.device = torch.device(cfg.device)
-        theta_init = init_theta(cfg.task, seeds.torch("init"))
         # Same product as grokcore.models.scaled_init, so checkpoint 0 equals it bit for bit.
-        theta0 = torch.stack([float(alpha) * theta_init for alpha in alphas])
+        theta0 = torch.cat([torch.stack([float(alpha) * theta_init for alpha in alphas])
+                            for theta_init in (init_theta(cfg.task, s.torch("init")) for s in seed_list)])
         self.net = StackedNet.from_theta(cfg.task, theta0).to(self.device)
-        self._x_train, self._y_train = self._inputs(data.x_train), data.y_train.to(self.device)
-        self._x_test, self._y_test = self._inputs(data.x_test), data.y_test.to(self.device)
-        self.n_train, self.n_test = len(self._y_train), len(self._y_test)
+        self._x_train = torch.stack([self._inputs(split.x_train) for split in datas])  # (seed, row, ...)
+        self._y_train = torch.stack([split.y_train for split in datas]).to(self.device)
+        self._x_test = torch.stack([self._inputs(split.x_test) for split in datas])
+        self._y_test = torch.stack([split.y_test for split in datas]).to(self.device)
+        self.n_train, self.n_test = self._y_train.shape[1], self._y_test.shape[1]
         self.batch_size = min(cfg.batch_size or self.n_train, self.n_train)
-        self._batch_generator = seeds.torch("batch")
+        self._batch_generators = [s.torch("batch") for s in seed_list]
         self._leaves = self._optimizer_leaves()
         # The fused kernel makes one pass over memory per step: about 3× faster than the default on the CPU.
         leaves = [leaf for _, leaf, _ in self._leaves]
@@ -111,8 +132,15 @@ class EnsembleTrainer:
 
     @property
     def n_models(self) -> int:
-        """Number of models N (one per weight multiplier)."""
+        """Number of models N (one per weight multiplier and seed)."""
         return self.net.n_models
+
+    def seed_models(self, seed_index: int) -> slice:
+        """The models (α values in order) of the seed_index-th seed."""
+        if not 0 <= seed_index < self.n_seeds:
+            raise ValueError(f"seed index {seed_index!r} out of range for {self.n_seeds} seeds")
+        per_seed = len(self.weight_multipliers)
+        return slice(seed_index * per_seed, (seed_index + 1) * per_seed)
 
     def _inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Network inputs on the device: token pairs for two-hot mod-add rows (the fast first layer), else x."""
@@ -154,16 +182,18 @@ class EnsembleTrainer:
             bar.close()
 
     def _batches(self):
-        """(inputs, labels) of this epoch's batches: fixed order, or a fresh permutation when shuffling."""
+        """(inputs, labels) (seed, row, ...) of this epoch's batches: fixed order, or a fresh permutation per seed
+        when shuffling."""
         n, size = self.n_train, self.batch_size
         if self.cfg.shuffle and size < n:
-            order = torch.randperm(n, generator=self._batch_generator).to(self.device)
+            order = torch.stack([torch.randperm(n, generator=gen) for gen in self._batch_generators])
+            order, seed = order.to(self.device), torch.arange(self.n_seeds, device=self.device).unsqueeze(1)
             for start in range(0, n, size):
-                index = order[start : start + size]
-                yield self._x_train[index], self._y_train[index]
+                index = order[:, start : start + size]
+                yield self._x_train[seed, index], self._y_train[seed, index]
         else:
             for start in range(0, n, size):
-                yield self._x_train[start : start + size], self._y_train[start : start + size]
+                yield self._x_train[:, start : start + size], self._y_train[:, start : start + size]
 
     def _train_epoch(self) -> None:
         """One pass over the training batches; records pre-step train metrics and, on schedule, test metrics,
@@ -174,7 +204,7 @@ class EnsembleTrainer:
             self.net.zero_grad(set_to_none=True)
             ce_sum, batch_hits = self._pass(x, y, backward=True)
             self._step()
-            batch_losses.append(ce_sum / len(y))
+            batch_losses.append(ce_sum / y.shape[1])
             hits.append(batch_hits)
         self._metrics[0, :, e] = torch.stack(batch_losses).double().mean(dim=0)
         self._metrics[1, :, e] = torch.stack(hits).sum(dim=0) / self.n_train
@@ -200,19 +230,21 @@ class EnsembleTrainer:
         return self._diverged.cpu().numpy()
 
     def _pass(self, x: torch.Tensor, y: torch.Tensor, backward: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """Summed cross entropy (model,) and correct predictions (model,) of every model on (x, y).
+        """Summed cross entropy (model,) and correct predictions (model,) of every model on its seed's rows of
+        (x, y) (seed, row, ...).
 
         With `backward`, accumulates the gradient of Σ_models mean cross entropy over the rows of (x, y).
         """
         ce_sums, hits = [], []
-        rows = CHUNK_ROWS[self.cfg.task]
-        for start in range(0, len(y), rows):
-            x_chunk, y_chunk = x[start : start + rows], y[start : start + rows]
+        rows, n_rows = CHUNK_ROWS[self.cfg.task], y.shape[1]
+        for start in range(0, n_rows, rows):
+            x_chunk = x[:, start : start + rows]
+            y_chunk = y[:, start : start + rows].repeat_interleave(len(self.weight_multipliers), dim=0)
             logits = self.net(x_chunk)  # (model, row, class)
-            ce = F.cross_entropy(logits.flatten(0, 1), y_chunk.repeat(self.n_models), reduction="none")
+            ce = F.cross_entropy(logits.flatten(0, 1), y_chunk.flatten(), reduction="none")
             ce = ce.view(self.n_models, -1).sum(dim=1)
             if backward:
-                (ce.sum() / len(y)).backward()
+                (ce.sum() / n_rows).backward()
             ce_sums.append(ce.detach())
             hits.append((logits.detach().argmax(dim=2) == y_chunk).sum(dim=1))
         return sum(ce_sums[1:], ce_sums[0]), sum(hits[1:], hits[0])
@@ -262,38 +294,52 @@ class EnsembleTrainer:
             moments[key] = torch.cat(parts, dim=1)
         return moments
 
-    def state_dict(self) -> dict:
-        """Everything needed to resume exactly: θ and Adam moments (model, param), Adam step, epoch,
-        batch-order generator state, weight multipliers and the metrics so far (model, epoch)."""
+    def state_dict(self, seed_index: int = 0) -> dict:
+        """Everything needed to resume the models of the seed_index-th seed exactly: θ and Adam moments (model,
+        param), Adam step, epoch, batch-order generator state, weight multipliers and the metrics so far
+        (model, epoch); the same dict a trainer of that seed alone gives."""
+        rows = self.seed_models(seed_index)
         first_state = self.optimizer.state.get(self._leaves[0][1], {})
         state = {
-            "theta": self.theta(),
-            **{key: value.cpu().numpy() for key, value in self._adam_moments().items()},
+            "theta": self.theta()[rows],
+            **{key: value[rows].cpu().numpy() for key, value in self._adam_moments().items()},
             "adam_step": int(first_state["step"]) if "step" in first_state else 0,
             "epoch": self.epoch,
-            "batch_generator_state": self._batch_generator.get_state().numpy(),
+            "batch_generator_state": self._batch_generators[seed_index].get_state().numpy(),
             "weight_multipliers": self.weight_multipliers.copy(),
-            "diverged_epoch": self.diverged_epoch(),
+            "diverged_epoch": self.diverged_epoch()[rows],
         }
-        state.update(self.metrics())
+        state.update({name: values[rows] for name, values in self.metrics().items()})
         return state
 
-    def load_state_dict(self, state: dict) -> None:
-        """Restore a `state_dict()` taken from a trainer with the same data, seeds, α values and config."""
-        if not np.array_equal(np.asarray(state["weight_multipliers"]), self.weight_multipliers):
-            raise ValueError(
-                f"state is for weight multipliers {state['weight_multipliers']!r}, not {self.weight_multipliers!r}"
-            )
-        epoch = state["epoch"]
+    def load_state_dict(self, state: dict | Sequence[dict]) -> None:
+        """Restore `state_dict()` (one per seed, in order, for an ensemble spanning seeds) taken from a trainer
+        with the same data, seeds, α values and config, at one epoch and Adam step."""
+        states = _per_seed(state)
+        if len(states) != self.n_seeds:
+            raise ValueError(f"{len(states)} states for a trainer of {self.n_seeds} seeds: give one per seed")
+        for part in states:
+            if not np.array_equal(np.asarray(part["weight_multipliers"]), self.weight_multipliers):
+                raise ValueError(f"state is for weight multipliers {part['weight_multipliers']!r}, "
+                                 f"not {self.weight_multipliers!r}")
+        epochs, steps = {int(part["epoch"]) for part in states}, {int(part["adam_step"]) for part in states}
+        if len(epochs) > 1 or len(steps) > 1:
+            raise ValueError(f"the seeds' states are at different epochs {sorted(epochs)} or Adam steps "
+                             f"{sorted(steps)}: an ensemble resumes from one")
+        (epoch,) = epochs
         if not 0 <= epoch <= self.cfg.epochs:
             raise ValueError(f"state epoch {epoch!r} is outside [0, {self.cfg.epochs}]")
-        self.net.load_theta(torch.as_tensor(state["theta"]).to(self.device))
-        self._load_adam(state)
-        self._batch_generator.set_state(torch.as_tensor(state["batch_generator_state"], dtype=torch.uint8))
-        self._metrics.copy_(torch.as_tensor(np.stack([state[name] for name in METRICS])))
-        diverged = state.get("diverged_epoch", np.full(self.n_models, -1))
-        self._diverged = torch.as_tensor(np.asarray(diverged, dtype=np.int64)).to(self.device)
-        self.epoch = int(epoch)
+        joined = {key: np.concatenate([part[key] for part in states]) for key in ("theta", "exp_avg", "exp_avg_sq")}
+        self.net.load_theta(torch.as_tensor(joined["theta"]).to(self.device))
+        self._load_adam({**joined, "adam_step": steps.pop()})
+        for gen, part in zip(self._batch_generators, states, strict=True):
+            gen.set_state(torch.as_tensor(part["batch_generator_state"], dtype=torch.uint8))
+        self._metrics.copy_(torch.as_tensor(np.stack([np.concatenate([part[name] for part in states])
+                                                      for name in METRICS])))
+        diverged = np.concatenate([np.asarray(part.get("diverged_epoch", np.full(len(self.weight_multipliers), -1)))
+                                   for part in states])
+        self._diverged = torch.as_tensor(diverged.astype(np.int64)).to(self.device)
+        self.epoch = epoch
 
     def _load_adam(self, state: dict) -> None:
         step = int(state["adam_step"])

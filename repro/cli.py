@@ -203,6 +203,9 @@ def _grid_options(parser) -> None:
     _cluster_options(parser)
     parser.add_argument("--device", choices=("cpu", "cuda"), help="override the experiments' device")
     parser.add_argument("--gpus", type=_positive_int, default=1, help="local GPU workers when --device cuda")
+    parser.add_argument("--seed-group-size", type=_positive_int,
+                        help="seeds one task trains as one ensemble (default: the experiment's; the numbers do "
+                             "not depend on it)")
     parser.add_argument("--data-dir", default="data", help="where data stores live (default data/)")
     _lease_option(parser)
 

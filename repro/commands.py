@@ -121,12 +121,19 @@ class ClientOnDemand:
 
 
 def _experiments(names, args):
-    import dataclasses
 
     from repro.config import load_experiment
 
-    exps = [load_experiment(name, args.scale) for name in names]
-    return [dataclasses.replace(e, device=args.device) if args.device else e for e in exps]
+    return [_laid_out(load_experiment(name, args.scale), args) for name in names]
+
+
+def _laid_out(exp, args):
+    """`exp` with the command line's --device and --seed-group-size: how its grid runs, not what it computes."""
+    import dataclasses
+
+    changes = {"device": args.device, "seed_group_size": getattr(args, "seed_group_size", None)}
+    changes = {key: value for key, value in changes.items() if value is not None}
+    return dataclasses.replace(exp, **changes) if changes else exp
 
 
 def cmd_run(args) -> None:
@@ -149,14 +156,12 @@ def _overrides(args) -> dict:
 
 def _run(source: str, scale: str | None, overrides: dict, store: str | None, args) -> str:
     """Resolve an experiment (packaged name or TOML file, with overrides) and train its grid into a store."""
-    import dataclasses
 
     from repro.derive import resolve, store_name
     from repro.grid import run_experiment
 
     exp, derivation = resolve(source, scale, overrides)
-    if args.device:
-        exp = dataclasses.replace(exp, device=args.device)
+    exp = _laid_out(exp, args)
     store = store or str(Path(args.results_dir) / f"{store_name(exp, derivation)}.zarr")
     with ClientOnDemand(args, exp.device) as client:
         return run_experiment(exp, store, client=client, data_dir=args.data_dir, overwrite=args.overwrite,

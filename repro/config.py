@@ -59,6 +59,7 @@ class Experiment:
     eval_every: int
     checkpoint_segments: tuple[tuple[int, int, int], ...]  # (start, stop, step) ranges of epochs
     group_size: int  # α values trained together as one ensemble by one task
+    seed_group_size: int  # seeds trained together by one task: its ensemble spans their α groups
     device: str
     data: DataSpec
     fisher: FisherSpec
@@ -73,8 +74,11 @@ class Experiment:
 
     def alpha_groups(self) -> list[tuple[int, ...]]:
         """Indices into weight_multipliers of the α values trained together by one task."""
-        n = len(self.weight_multipliers)
-        return [tuple(range(i, min(i + self.group_size, n))) for i in range(0, n, self.group_size)]
+        return _groups(len(self.weight_multipliers), self.group_size)
+
+    def seed_groups(self) -> list[tuple[int, ...]]:
+        """Indices into seeds of the seeds whose α groups one task trains as one ensemble."""
+        return _groups(len(self.seeds), self.seed_group_size)
 
     def to_dict(self) -> dict:
         """Plain-JSON form of the whole config (stored in the results' attributes)."""
@@ -85,8 +89,9 @@ class Experiment:
 
     @classmethod
     def from_dict(cls, config: dict) -> Experiment:
-        """Inverse of `to_dict` (a store's `config` attribute, which omits the device, gives device 'cpu')."""
-        fields = {**config, "device": config.get("device", "cpu")}
+        """Inverse of `to_dict` (a store's `config` attribute omits how the grid was laid out on machines: it
+        gives device 'cpu' and one seed per task)."""
+        fields = {**config, "device": config.get("device", "cpu"), "seed_group_size": config.get("seed_group_size", 1)}
         fields.update(
             data=DataSpec(**_tuples(config["data"])),
             fisher=FisherSpec(**config["fisher"]),
@@ -149,7 +154,7 @@ def experiment_from_dict(raw: dict, name: str, scale: str) -> Experiment:
 # "floats" / "ints" / "strs" (lists), "segments" (list of [start, stop, step]), "int?" (int or None).
 _TOP = {"task": ("str", True), "description": ("str", False), "figures": ("strs", False),
         "weight_multipliers": ("floats", True), "seeds": ("ints", True), "checkpoints": ("segments", False),
-        "group_size": ("int", False), "device": ("str", False)}
+        "group_size": ("int", False), "seed_group_size": ("int", False), "device": ("str", False)}
 _TRAIN = {"epochs": ("int", True), "lr": ("float", True), "weight_decay": ("float", True),
           "batch_size": ("int?", False), "shuffle": ("bool", False), "eval_every": ("int", False)}
 
@@ -169,7 +174,8 @@ def _build(raw: dict, name: str, scale: str) -> Experiment:
         epochs=train["epochs"], lr=train["lr"], weight_decay=train["weight_decay"],
         batch_size=train.get("batch_size"), shuffle=train.get("shuffle", False),
         eval_every=train.get("eval_every", 1), checkpoint_segments=top.get("checkpoints", ()),
-        group_size=top.get("group_size", len(top["weight_multipliers"])), device=top.get("device", "cpu"),
+        group_size=top.get("group_size", len(top["weight_multipliers"])),
+        seed_group_size=top.get("seed_group_size", 1), device=top.get("device", "cpu"),
         data=DataSpec(**data), fisher=FisherSpec(**fisher),
     )
 
@@ -240,6 +246,7 @@ def validate(exp: Experiment) -> None:
         (exp.batch_size is None or exp.batch_size > 0, f"batch size must be > 0, got {exp.batch_size}"),
         (exp.eval_every > 0, f"eval_every must be > 0, got {exp.eval_every}"),
         (exp.group_size > 0, f"group_size must be > 0, got {exp.group_size}"),
+        (exp.seed_group_size > 0, f"seed_group_size must be > 0, got {exp.seed_group_size}"),
         (all(step > 0 and stop > start >= 0 for start, stop, step in exp.checkpoint_segments),
          f"checkpoint segments must be [start, stop, step] with 0 <= start < stop and step > 0, "
          f"got {exp.checkpoint_segments}"),
@@ -253,6 +260,11 @@ def validate(exp: Experiment) -> None:
     for ok, message in checks:
         if not ok:
             raise ValueError(f"experiment {exp.name!r} ({exp.scale}): {message}")
+
+
+def _groups(n: int, size: int) -> list[tuple[int, ...]]:
+    """Indices 0..n-1 in consecutive groups of `size` (the last one shorter)."""
+    return [tuple(range(i, min(i + size, n))) for i in range(0, n, size)]
 
 
 def _merge(base: dict, override: dict) -> dict:

@@ -85,10 +85,11 @@ def check_trainable(exp: Experiment) -> None:
         raise ValueError(f"experiment {exp.name!r} ({exp.scale}): weight multipliers must be finite, got {bad}")
 
 
-def train_cells(exp: Experiment, store_path: str, data: DataRef, seed_index: int,
+def train_cells(exp: Experiment, store_path: str, data: DataRef, seed_indices: tuple[int, ...],
                 alpha_indices: tuple[int, ...], report_to: str | None = None,
                 report_every: float = REPORT_EVERY, fence=None) -> dict:
-    """One Dask task: train the α values `alpha_indices` of one seed as an ensemble, writing each checkpoint.
+    """One Dask task: train the α values `alpha_indices` of the seeds `seed_indices` as one ensemble (each seed
+    with its own data split, initialisation and batch order), writing each checkpoint.
 
     Resumes from the store's last committed checkpoint, so a rerun after a crash gives the same numbers.
     Inside a worker, reports its epochs as events on the topic `report_to` (see repro.progress).
@@ -100,63 +101,77 @@ def train_cells(exp: Experiment, store_path: str, data: DataRef, seed_index: int
     from grokcore.numerics import flush_denormals
 
     torch.set_num_threads(1)
-    reporter = TaskReporter(report_to, task_key(exp, seed_index, alpha_indices), len(alpha_indices), report_every)
+    n_models = len(alpha_indices) * len(seed_indices)
+    reporter = TaskReporter(report_to, task_key(exp, seed_indices, alpha_indices), n_models, report_every)
     # never submit nested work to the cluster from a task; Fisher diagonals and writes also skip denormals
     with dask.config.set(scheduler="synchronous"), flush_denormals():
-        return _train_cells(exp, store_path, data, seed_index, alpha_indices, reporter, fence)
+        return _train_cells(exp, store_path, data, tuple(seed_indices), alpha_indices, reporter, fence)
 
 
-def task_key(exp: Experiment, seed_index: int, alpha_indices: tuple[int, ...]) -> str:
-    """A readable name of one task: experiment, seed and first α index."""
-    return f"{exp.name}-seed{exp.seeds[seed_index]}-a{alpha_indices[0]}"
+def task_key(exp: Experiment, seed_indices: tuple[int, ...], alpha_indices: tuple[int, ...]) -> str:
+    """A readable name of one task: experiment, seeds and first α index."""
+    first, last = exp.seeds[seed_indices[0]], exp.seeds[seed_indices[-1]]
+    return f"{exp.name}-seed{first}" + (f"-{last}" if len(seed_indices) > 1 else "") + f"-a{alpha_indices[0]}"
 
 
-def _train_cells(exp, store_path, data, seed_index, alpha_indices, reporter, fence) -> dict:
-    from grokcore.fisher import fim_diag, fisher_samples
+def _train_cells(exp, store_path, data, seed_indices, alpha_indices, reporter, fence) -> dict:
     from grokcore.seeds import RunSeeds
     from grokcore.train import EnsembleTrainer
 
-    seed = exp.seeds[seed_index]
+    seeds = [exp.seeds[i] for i in seed_indices]
     alphas = [exp.weight_multipliers[i] for i in alpha_indices]
-    writer = st.CellWriter(store_path, slice(alpha_indices[0], alpha_indices[-1] + 1), seed_index, fence)
-    done = writer.done_epoch()
-    reporter.start(int(done[0]) if done[0] >= 0 and (done == done[0]).all() else 0)  # before any slow setup
+    writers = [st.CellWriter(store_path, slice(alpha_indices[0], alpha_indices[-1] + 1), s, fence)
+               for s in seed_indices]
+    done = np.stack([writer.done_epoch() for writer in writers])  # (seed, alpha)
+    reporter.start(int(done.flat[0]) if done.min() >= 0 and (done == done.flat[0]).all() else 0)  # before setup
     if (done == exp.epochs).all():
         reporter.finish()
-        return {"seed": seed, "alphas": alphas, "resumed_from": exp.epochs, "trained": False}
+        return {"seeds": seeds, "alphas": alphas, "resumed_from": exp.epochs, "trained": False}
 
-    data_t = task_data(exp, data, seed)
-    seeds = RunSeeds.from_seed(seed)
-    trainer = EnsembleTrainer(data_t, alphas, seeds, train_config(exp))
-    checkpoints = exp.checkpoint_epochs
-    x_fisher = fisher_samples(data_t, seeds.fisher, exp.fisher.split, exp.fisher.n_samples)
-
-    def save(index: int, start_epoch: int) -> None:
-        theta = trainer.theta()
-        fim = None
-        if exp.fisher.enabled:  # none for a model that diverged: its θ is not a result
-            nan = np.full(theta.shape[1], np.nan, dtype=np.float32)
-            fim = np.stack([nan if diverged >= 0 else fim_diag(trainer.member(i), x_fisher, exp.fisher.variant)
-                            for i, diverged in enumerate(trainer.diverged_epoch())])
-        writer.metrics(start_epoch, trainer.epoch, trainer.metrics())
-        writer.checkpoint(index, theta, fim)
-        writer.commit(trainer.state_dict())
-
+    datas = [task_data(exp, data, seed) for seed in seeds]
+    run_seeds = [RunSeeds.from_seed(seed) for seed in seeds]
+    trainer = EnsembleTrainer(datas, alphas, run_seeds, train_config(exp))
+    save = _checkpoint_writer(exp, trainer, writers, datas, run_seeds)
     resumed_from = int(done.min())
-    if resumed_from < 0 or (done != done[0]).any():
+    if resumed_from < 0 or (done != done.flat[0]).any():
         resumed_from = -1
         save(0, 0)
     else:
-        state = writer.read_resume_state(_rng_state_bytes())
-        trainer.load_state_dict({**state, "weight_multipliers": np.asarray(alphas)})
-    for index, epoch in enumerate(checkpoints):
+        states = [writer.read_resume_state(_rng_state_bytes()) for writer in writers]
+        trainer.load_state_dict([{**state, "weight_multipliers": np.asarray(alphas)} for state in states])
+    for index, epoch in enumerate(exp.checkpoint_epochs):
         if epoch > trainer.epoch:
             start = trainer.epoch
             trainer.train_until(epoch, progress=reporter)
             save(index, start)
     reporter.finish()
-    return {"seed": seed, "alphas": alphas, "resumed_from": resumed_from, "trained": True,
-            "final_test_acc": trainer.metrics()["test_acc"][:, -1].tolist()}
+    return {"seeds": seeds, "alphas": alphas, "resumed_from": resumed_from, "trained": True,
+            "final_test_acc": trainer.metrics()["test_acc"][:, -1].reshape(len(seeds), len(alphas)).tolist()}
+
+
+def _checkpoint_writer(exp, trainer, writers, datas, run_seeds):
+    """save(index, start_epoch): write checkpoint `index` of every seed's cells (metrics since start_epoch, θ,
+    Fisher diagonals, resume state), one seed after another; a crash between two seeds leaves them at different
+    epochs, and `pending_tasks` resumes each from its own."""
+    from grokcore.fisher import fim_diag, fisher_samples
+
+    x_fisher = [fisher_samples(split, seeds.fisher, exp.fisher.split, exp.fisher.n_samples)
+                for split, seeds in zip(datas, run_seeds, strict=True)]
+
+    def save(index: int, start_epoch: int) -> None:
+        theta, metrics, diverged = trainer.theta(), trainer.metrics(), trainer.diverged_epoch()
+        nan = np.full(theta.shape[1], np.nan, dtype=np.float32)
+        for k, writer in enumerate(writers):
+            rows = range(theta.shape[0])[trainer.seed_models(k)]
+            fim = None
+            if exp.fisher.enabled:  # none for a model that diverged: its θ is not a result
+                fim = np.stack([nan if diverged[m] >= 0 else
+                                fim_diag(trainer.member(m), x_fisher[k], exp.fisher.variant) for m in rows])
+            writer.metrics(start_epoch, trainer.epoch, {name: values[rows] for name, values in metrics.items()})
+            writer.checkpoint(index, theta[rows], fim)
+            writer.commit(trainer.state_dict(k))
+
+    return save
 
 
 def git_revision() -> str:
@@ -190,9 +205,11 @@ def provenance(data: DataRef) -> dict:
 
 
 def science_config(exp: Experiment) -> dict:
-    """The parts of the config that determine the stored numbers (the device does not)."""
+    """The parts of the config that determine the stored numbers: not the device, nor how many seeds a task
+    trains together (each model trains as alone, to float round-off)."""
     config = exp.to_dict()
     config.pop("device")
+    config.pop("seed_group_size")
     return config
 
 
@@ -314,13 +331,28 @@ def _rng_state_bytes() -> int:
     return int(torch.Generator().get_state().numel())
 
 
-def pending_tasks(exp: Experiment, store_path: str) -> list[tuple[int, tuple[int, ...]]]:
-    """(seed index, α indices) of every task whose cells are not all finished or miss chunks."""
+def pending_tasks(exp: Experiment, store_path: str) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """(seed indices, α indices) of every task whose cells are not all finished or miss chunks."""
     done = st.cell_status(store_path).values
     for a, s in integrity.damaged_cells(store_path):
         done[a, s] = -1
-    return [(s, group) for s in range(len(exp.seeds)) for group in exp.alpha_groups()
-            if not (done[list(group), s] == exp.epochs).all()]
+    return tasks_for(exp, done)
+
+
+def tasks_for(exp: Experiment, done: np.ndarray) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """(seed indices, α indices) of the tasks that finish every cell, given the epochs done (alpha, seed), -1
+    for none. The unfinished seeds of a seed group share a task only where their cells stand at one epoch: an
+    ensemble resumes from one (a seed whose α stand at different epochs starts again from epoch 0)."""
+    tasks = []
+    for seeds in exp.seed_groups():
+        for group in exp.alpha_groups():
+            by_progress = {}
+            for s in seeds:
+                cells = done[list(group), s]
+                if not (cells == exp.epochs).all():
+                    by_progress.setdefault(int(cells[0]) if (cells == cells[0]).all() else -1, []).append(s)
+            tasks += [(tuple(same), group) for same in by_progress.values()]
+    return tasks
 
 
 def run_experiment(exp: Experiment, store_path: str | None = None, client=None, data_dir: str = "data",
@@ -342,10 +374,10 @@ def run_experiment(exp: Experiment, store_path: str | None = None, client=None, 
     plan = plan_store(exp, store_path, data, overwrite)
     if plan.note:
         echo(plan.note)
-    tasks = [(s, group) for s in range(len(exp.seeds)) for group in exp.alpha_groups()] if plan.create \
-        else pending_tasks(exp, plan.target)
+    shape = (len(exp.weight_multipliers), len(exp.seeds))
+    tasks = tasks_for(exp, np.full(shape, -1)) if plan.create else pending_tasks(exp, plan.target)
     n_cells = len(exp.weight_multipliers) * len(exp.seeds)
-    n_todo = sum(len(group) for _, group in tasks)
+    n_todo = sum(len(seeds) * len(group) for seeds, group in tasks)
     echo(f"{exp.name} ({exp.scale}): {n_cells - n_todo} of {n_cells} cells already finished in {plan.target}"
          + (" (new store)" if plan.create else ""))
     if tasks or plan.replacing:
@@ -374,7 +406,7 @@ def _train_on_cluster(exp: Experiment, store_path: str, data: DataRef, client, f
     tasks = pending_tasks(exp, store_path)
     if not tasks:
         return
-    n_todo = sum(len(group) for _, group in tasks)
+    n_todo = sum(len(seeds) * len(group) for seeds, group in tasks)
     n_cells = len(exp.weight_multipliers) * len(exp.seeds)
     echo(f"  Dask dashboard: {client.dashboard_link}")
     resources = {"GPU": 1} if exp.device == "cuda" else None
@@ -386,10 +418,10 @@ def _train_on_cluster(exp: Experiment, store_path: str, data: DataRef, client, f
     tracker = GridProgress(exp.name, total=done.size * exp.epochs, done=int(done.sum()), n_cells=n_cells,
                            n_finished=n_cells - n_todo, enabled=progress, on_event=on_event)
     client.subscribe_topic(topic, tracker.handle)
-    futures = [client.submit(train_cells, exp, store_path, data, s, group, report_to=topic,
+    futures = [client.submit(train_cells, exp, store_path, data, seeds, group, report_to=topic,
                              report_every=report_every, fence=fence, pure=False, retries=2,
-                             resources=resources, key=f"{task_key(exp, s, group)}-{run_id}")
-               for s, group in tasks]
+                             resources=resources, key=f"{task_key(exp, seeds, group)}-{run_id}")
+               for seeds, group in tasks]
     try:
         for future in as_completed(futures, loop=client.loop):  # the client need not be dask's default
             tracker.cells_finished(_finished_lines(future.result()))
@@ -404,6 +436,7 @@ def _train_on_cluster(exp: Experiment, store_path: str, data: DataRef, client, f
 
 def _finished_lines(result: dict) -> list[str]:
     """A line per cell of a finished task (the result of `train_cells`)."""
-    accuracies = result.get("final_test_acc", [np.nan] * len(result["alphas"]))
-    return [f"  finished α = {alpha:g}, seed {result['seed']}: final test accuracy {acc:.3f}"
-            for alpha, acc in zip(result["alphas"], accuracies, strict=True)]
+    shape = (len(result["seeds"]), len(result["alphas"]))
+    accuracies = np.asarray(result.get("final_test_acc", np.full(shape, np.nan)), dtype=float).reshape(shape)
+    return [f"  finished α = {alpha:g}, seed {seed}: final test accuracy {accuracies[k, i]:.3f}"
+            for k, seed in enumerate(result["seeds"]) for i, alpha in enumerate(result["alphas"])]

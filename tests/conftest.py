@@ -10,8 +10,8 @@ def train_serially(exp, path: str, data_dir: str, derivation: dict | None = None
 
     data = prepare_data(exp, str(data_dir), progress=False)
     ensure_store(exp, path, data, derivation)
-    for seed_index, group in pending_tasks(exp, path):
-        train_cells(exp, path, data, seed_index, group)
+    for seed_indices, group in pending_tasks(exp, path):
+        train_cells(exp, path, data, seed_indices, group)
     st.consolidate(path)
     return path
 

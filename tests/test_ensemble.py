@@ -124,3 +124,29 @@ def test_member_rejects_out_of_range_index(index):
     net = StackedNet.from_theta("ising", stacked_theta("ising"))
     with pytest.raises(ValueError, match=str(index)):
         net.member(index)
+
+
+@pytest.mark.parametrize(("task", "as_tokens"), [("ising", False), ("modadd", False), ("modadd", True)])
+def test_each_seed_group_reads_its_own_inputs(task, as_tokens):
+    # 2 groups × 2 models: models 0, 1 read x[0] and models 2, 3 read x[1], values and gradients as alone.
+    gen = torch.Generator().manual_seed(5)
+    theta = torch.stack([alpha * init_theta(task, gen) for alpha in (0.5, 2.0, 1.0, 3.0)])
+    xs = torch.stack([inputs(task, 19, seed=g) for g in range(2)])
+    y = torch.arange(19) % (2 if task == "ising" else P_MODADD)
+    net = StackedNet.from_theta(task, theta)
+    logits = net(torch.stack([two_hot_tokens(x) for x in xs]) if as_tokens else xs)
+    F.cross_entropy(logits.flatten(0, 1), y.repeat(4), reduction="sum").backward()
+    stacked_grad = torch.cat([p.grad.reshape(4, -1) for p in net.parameters()], dim=1)
+    for m in range(4):
+        member = model_at(task, theta[m])
+        torch.testing.assert_close(logits[m], member(xs[m // 2]), rtol=1e-5, atol=1e-5)
+        F.cross_entropy(member(xs[m // 2]), y, reduction="sum").backward()
+        grad = torch.cat([p.grad.flatten() for p in member.parameters()])
+        torch.testing.assert_close(stacked_grad[m], grad, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("task", ["ising", "modadd"])
+def test_models_not_divisible_by_input_groups_are_refused(task):
+    net = StackedNet.from_theta(task, stacked_theta(task))
+    with pytest.raises(ValueError, match="3 models cannot be split evenly over 2 input groups"):
+        net(torch.stack([inputs(task, 4), inputs(task, 4)]))

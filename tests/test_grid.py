@@ -22,8 +22,10 @@ from repro.grid import config_differences, ensure_store, prepare_data, run_exper
 VARIABLES = ("train_loss", "train_acc", "test_loss", "test_acc", "theta", "fim_diag")
 
 
-def small_experiment(task="modadd", epochs=3, group_size=2, alphas=(0.5, 2.0), seeds=(0, 1), every=1):
+def small_experiment(task="modadd", epochs=3, group_size=2, alphas=(0.5, 2.0), seeds=(0, 1), every=1,
+                     seed_group_size=1):
     raw = {"task": task, "weight_multipliers": list(alphas), "seeds": list(seeds), "group_size": group_size,
+           "seed_group_size": seed_group_size,
            "checkpoints": [[0, epochs, every]],
            "train": {"epochs": epochs, "lr": 5e-3 if task == "modadd" else 1e-3, "weight_decay": 3e-5,
                      "batch_size": 1024 if task == "modadd" else 300, "eval_every": 1},
@@ -58,13 +60,15 @@ def train_serially(exp, path, data_dir):
     ensure_store(exp, path, data)
     for s in range(len(exp.seeds)):
         for a in range(len(exp.weight_multipliers)):
-            train_cells(exp, path, data, s, (a,))
+            train_cells(exp, path, data, (s,), (a,))
     return st.open_results(path)
 
 
+@pytest.mark.parametrize("seed_group_size", [1, 2])
 @pytest.mark.parametrize("task", ["modadd", "ising"])
-def test_grid_on_local_cluster_equals_cells_trained_alone(client, tmp_path, task):
-    exp = small_experiment(task, epochs=3 if task == "modadd" else 20, every=1 if task == "modadd" else 5)
+def test_grid_on_local_cluster_equals_cells_trained_alone(client, tmp_path, task, seed_group_size):
+    exp = small_experiment(task, epochs=3 if task == "modadd" else 20, every=1 if task == "modadd" else 5,
+                           seed_group_size=seed_group_size)
     path = run_experiment(exp, str(tmp_path / "grid.zarr"), client=client, data_dir=str(tmp_path / "data"),
                           progress=False, echo=lambda *_: None)
     grid = st.open_results(path)
@@ -288,7 +292,7 @@ def test_overwrite_leaves_the_store_alone_when_the_cluster_fails(tmp_path):
     exp = small_experiment(epochs=1, seeds=(0,), alphas=(1.0,))
     data = prepare_data(exp, progress=False)
     ensure_store(exp, path, data)
-    train_cells(exp, path, data, 0, (0,))
+    train_cells(exp, path, data, (0,), (0,))
     listing = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
 
     def no_cluster():

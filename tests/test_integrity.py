@@ -1,5 +1,6 @@
 """Tests of store integrity on real stores: checksums, missing and damaged chunks, diverged cells."""
 
+import dataclasses
 import os
 
 import numpy as np
@@ -10,7 +11,7 @@ from test_grid import small_experiment
 
 from grokcore import integrity
 from grokcore import store as st
-from repro.grid import ensure_store, pending_tasks, prepare_data, train_cells
+from repro.grid import ensure_store, pending_tasks, prepare_data, tasks_for, train_cells
 
 ALPHAS = (0.5, 1e300)  # 1e300·θ_init overflows float32: that model diverges at its initialisation
 
@@ -22,8 +23,8 @@ def trained(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("integrity") / "grid.zarr")
     data = prepare_data(exp, progress=False)
     ensure_store(exp, path, data)
-    for seed_index, group in pending_tasks(exp, path):
-        train_cells(exp, path, data, seed_index, group)
+    for seed_indices, group in pending_tasks(exp, path):
+        train_cells(exp, path, data, seed_indices, group)
     st.consolidate(path)
     return exp, path
 
@@ -106,7 +107,7 @@ def test_a_deleted_chunk_makes_its_cell_damaged_and_pending(copy):
     assert [(p.key, p.reason) for p in problems] == [("c/0/1/0/0", "missing")]
     assert integrity.cell_states(path).values[0].tolist() == ["finished", "damaged"]
     assert integrity.damaged_cells(path) == [(0, 1)]
-    assert pending_tasks(exp, path) == [(1, (0, 1))]
+    assert pending_tasks(exp, path) == [((1,), (0, 1))]
 
 
 def test_a_cell_reset_for_retraining_is_missing(copy):
@@ -114,3 +115,23 @@ def test_a_cell_reset_for_retraining_is_missing(copy):
     st.reset_cells(path, [(0, 1)])
     assert integrity.cell_states(path).values[0].tolist() == ["finished", "missing"]
     assert integrity.missing_chunks(path) == []
+
+
+def test_seeds_of_a_group_share_a_task_only_at_one_epoch(copy):
+    exp, path = copy
+    grouped = dataclasses.replace(exp, seed_group_size=2)
+    assert pending_tasks(grouped, path) == []
+    st.reset_cells(path, [(0, 1), (1, 1)])
+    assert pending_tasks(grouped, path) == [((1,), (0, 1))]
+    st.reset_cells(path, [(0, 0)])  # seed 0's α now stand at two epochs: it starts again, as seed 1 does
+    assert pending_tasks(grouped, path) == [((0, 1), (0, 1))]
+
+
+@pytest.mark.parametrize(("done", "tasks"), [
+    ([[1, 1], [1, 1]], [((0, 1), (0, 1))]),  # one epoch: one ensemble
+    ([[1, -1], [1, -1]], [((0,), (0, 1)), ((1,), (0, 1))]),  # a crash between the seeds' commits
+    ([[2, 1], [2, 1]], [((1,), (0, 1))]),  # seed 0 finished
+])
+def test_tasks_for_groups_seeds_by_progress(trained, done, tasks):
+    exp, _ = trained
+    assert tasks_for(dataclasses.replace(exp, seed_group_size=2), np.array(done)) == tasks

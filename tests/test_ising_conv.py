@@ -72,3 +72,25 @@ def test_inputs_needing_their_own_gradient_take_the_pytorch_path():
     (grad_x,) = torch.autograd.grad(conv_stage(x, *params).sum(), [x])
     (want,) = torch.autograd.grad(conv_stage_torch(x, *params).sum(), [x])
     torch.testing.assert_close(grad_x, want)
+
+
+@pytest.mark.parametrize("groups", [2, 3])
+def test_each_seed_group_reads_its_own_snapshots(groups):
+    # 2 models per group; group g's models must see only x[g]: the same as running each group on its own x.
+    xs = torch.stack([snapshots(9, seed=g) for g in range(groups)])
+    params = stacked_params(2 * groups)
+    out = conv_stage(xs, *params)
+    torch.testing.assert_close(out, conv_stage_torch(xs, *params), rtol=1e-5, atol=1e-5)
+    for g in range(groups):
+        alone = conv_stage(xs[g], *[p[2 * g : 2 * g + 2] for p in params])
+        torch.testing.assert_close(out[2 * g : 2 * g + 2], alone, rtol=0, atol=0)
+    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(4))
+    grads = torch.autograd.grad((out * weights).sum(), params)
+    expected = torch.autograd.grad((conv_stage_torch(xs, *params) * weights).sum(), params)
+    for grad, want in zip(grads, expected, strict=True):
+        torch.testing.assert_close(grad, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
+
+
+def test_models_not_divisible_by_groups_are_refused():
+    with pytest.raises(ValueError, match="5 models cannot be split evenly over 2"):
+        conv_stage(torch.stack([snapshots(3), snapshots(3)]), *stacked_params(5))

@@ -23,7 +23,7 @@ def small_run(tmp_path, epochs=4):
     path = str(tmp_path / "run.zarr")
     data = prepare_data(exp, str(tmp_path / "data"), progress=False)
     ensure_store(exp, path, data)
-    train_cells(exp, path, data, 0, (0, 1))
+    train_cells(exp, path, data, (0,), (0, 1))
     st.consolidate(path)
     return exp, path
 
@@ -112,7 +112,7 @@ def test_format_2_store_resumes_exactly_after_its_upgrade(tmp_path):
     assert upgrade_in_place(path) and not upgrade_in_place(path)
     group = zarr.open_group(path, use_consolidated=False)
     assert not set(ONE_SLOT_RESUME) & set(group.array_keys())
-    train_cells(exp, path, prepare_data(exp, str(tmp_path / "data"), progress=False), 0, (0, 1))
+    train_cells(exp, path, prepare_data(exp, str(tmp_path / "data"), progress=False), (0,), (0, 1))
     resumed = st.open_results(path).load()
     for name in ("theta", "train_loss", "test_acc", "done_epoch", "resume_adam_exp_avg_sq"):
         xr.testing.assert_equal(resumed[name], reference[name])

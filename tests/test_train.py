@@ -89,6 +89,63 @@ def test_ensemble_matches_separate_plain_training(task, overrides, chunk_rows, m
             np.testing.assert_allclose(metrics[name][i], plain_metrics[name], rtol=1e-5, atol=1e-6)
 
 
+# Two seeds with their own data splits (equal sizes), init, batch order: the ensemble spanning them must train
+# every model exactly as the one-seed trainer of its seed does.
+OTHER_SEEDS = RunSeeds(data=5, init=6, batch=7, fisher=8)
+OTHER_DATA = {"ising": ising_data(seed=1), "modadd": modadd_data(seed=1)}
+
+
+@pytest.mark.parametrize(("task", "overrides"), [("ising", {}), ("ising", {"batch_size": 64, "shuffle": True}),
+                                                 ("modadd", {"shuffle": True}), ("modadd", {})])
+def test_ensemble_spanning_seeds_trains_each_seed_as_alone(task, overrides):
+    cfg = config(task, epochs=3, **overrides)
+    both = EnsembleTrainer([DATA[task], OTHER_DATA[task]], ALPHAS, [SEEDS, OTHER_SEEDS], cfg)
+    assert both.n_models == 2 * len(ALPHAS) and both.seed_models(1) == slice(3, 6)
+    both.train_until(cfg.epochs)
+    for k, (data, seeds) in enumerate([(DATA[task], SEEDS), (OTHER_DATA[task], OTHER_SEEDS)]):
+        alone = EnsembleTrainer(data, ALPHAS, seeds, cfg)
+        alone.train_until(cfg.epochs)
+        assert_same_parameters(both.theta()[both.seed_models(k)], alone.theta(), cfg.lr)
+        for name in METRICS:
+            np.testing.assert_allclose(both.metrics()[name][both.seed_models(k)], alone.metrics()[name],
+                                       rtol=1e-5, atol=1e-6)
+        state, alone_state = both.state_dict(k), alone.state_dict()
+        np.testing.assert_array_equal(state["batch_generator_state"], alone_state["batch_generator_state"])
+        assert state["theta"].shape == alone_state["theta"].shape and state["adam_step"] == alone_state["adam_step"]
+
+
+def test_ensemble_spanning_seeds_resumes_from_per_seed_states():
+    cfg = config("modadd", epochs=3, shuffle=True)
+    datas, seeds = [DATA["modadd"], OTHER_DATA["modadd"]], [SEEDS, OTHER_SEEDS]
+    straight = EnsembleTrainer(datas, ALPHAS, seeds, cfg)
+    straight.train_until(3)
+    first = EnsembleTrainer(datas, ALPHAS, seeds, cfg)
+    first.train_until(1)
+    resumed = EnsembleTrainer(datas, ALPHAS, seeds, cfg)
+    resumed.load_state_dict([first.state_dict(0), first.state_dict(1)])
+    resumed.train_until(3)
+    for k in range(2):
+        for key, value in straight.state_dict(k).items():
+            np.testing.assert_array_equal(resumed.state_dict(k)[key], value, err_msg=key)
+
+
+def test_ensemble_spanning_seeds_refuses_mismatched_inputs():
+    cfg = config("ising", epochs=2)
+    with pytest.raises(ValueError, match="2 data splits for 1 seeds"):
+        EnsembleTrainer([DATA["ising"], OTHER_DATA["ising"]], ALPHAS, [SEEDS], cfg)
+    with pytest.raises(ValueError, match=r"y_train sizes differ \(\[100, 150\]\)"):
+        EnsembleTrainer([DATA["ising"], ising_data(n_train=100)], ALPHAS, [SEEDS, OTHER_SEEDS], cfg)
+    both = EnsembleTrainer([DATA["ising"], OTHER_DATA["ising"]], ALPHAS, [SEEDS, OTHER_SEEDS], cfg)
+    early = both.state_dict(0)
+    both.train_until(1)
+    with pytest.raises(ValueError, match=r"different epochs \[0, 1\]"):
+        both.load_state_dict([early, both.state_dict(1)])
+    with pytest.raises(ValueError, match="1 states for a trainer of 2 seeds"):
+        both.load_state_dict(early)
+    with pytest.raises(ValueError, match="seed index 2 out of range for 2 seeds"):
+        both.seed_models(2)
+
+
 @pytest.mark.parametrize("task", ["ising", "modadd"])
 def test_checkpoint_zero_is_alpha_times_base_init(task):
     trainer = EnsembleTrainer(DATA[task], ALPHAS, SEEDS, config(task))
