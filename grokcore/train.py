@@ -298,19 +298,28 @@ class EnsembleTrainer:
         """Everything needed to resume the models of the seed_index-th seed exactly: θ and Adam moments (model,
         param), Adam step, epoch, batch-order generator state, weight multipliers and the metrics so far
         (model, epoch); the same dict a trainer of that seed alone gives."""
-        rows = self.seed_models(seed_index)
+        self.seed_models(seed_index)  # a bad index is one clear line
+        return self.seed_states()[seed_index]
+
+    def seed_states(self) -> list[dict]:
+        """`state_dict(k)` of every seed k, reading θ, the Adam moments and the metrics once."""
         first_state = self.optimizer.state.get(self._leaves[0][1], {})
-        state = {
-            "theta": self.theta()[rows],
-            **{key: value[rows].cpu().numpy() for key, value in self._adam_moments().items()},
-            "adam_step": int(first_state["step"]) if "step" in first_state else 0,
-            "epoch": self.epoch,
-            "batch_generator_state": self._batch_generators[seed_index].get_state().numpy(),
-            "weight_multipliers": self.weight_multipliers.copy(),
-            "diverged_epoch": self.diverged_epoch()[rows],
-        }
-        state.update({name: values[rows] for name, values in self.metrics().items()})
-        return state
+        theta, diverged, metrics = self.theta(), self.diverged_epoch(), self.metrics()
+        moments = {key: value.cpu().numpy() for key, value in self._adam_moments().items()}
+        states = []
+        for k, gen in enumerate(self._batch_generators):
+            rows = self.seed_models(k)
+            states.append({
+                "theta": theta[rows],
+                **{key: value[rows] for key, value in moments.items()},
+                "adam_step": int(first_state["step"]) if "step" in first_state else 0,
+                "epoch": self.epoch,
+                "batch_generator_state": gen.get_state().numpy(),
+                "weight_multipliers": self.weight_multipliers.copy(),
+                "diverged_epoch": diverged[rows],
+                **{name: values[rows] for name, values in metrics.items()},
+            })
+        return states
 
     def load_state_dict(self, state: dict | Sequence[dict]) -> None:
         """Restore `state_dict()` (one per seed, in order, for an ensemble spanning seeds) taken from a trainer

@@ -161,7 +161,7 @@ def _checkpoint_writer(exp, trainer, writers, datas, run_seeds):
     def save(index: int, start_epoch: int) -> None:
         theta, metrics, diverged = trainer.theta(), trainer.metrics(), trainer.diverged_epoch()
         nan = np.full(theta.shape[1], np.nan, dtype=np.float32)
-        for k, writer in enumerate(writers):
+        for k, (writer, state) in enumerate(zip(writers, trainer.seed_states(), strict=True)):
             rows = range(theta.shape[0])[trainer.seed_models(k)]
             fim = None
             if exp.fisher.enabled:  # none for a model that diverged: its θ is not a result
@@ -169,7 +169,7 @@ def _checkpoint_writer(exp, trainer, writers, datas, run_seeds):
                                 fim_diag(trainer.member(m), x_fisher[k], exp.fisher.variant) for m in rows])
             writer.metrics(start_epoch, trainer.epoch, {name: values[rows] for name, values in metrics.items()})
             writer.checkpoint(index, theta[rows], fim)
-            writer.commit(trainer.state_dict(k))
+            writer.commit(state)
 
     return save
 
