@@ -358,15 +358,16 @@ def _merged_parts(args):
     return ctx, [args.merge], [args.merge]
 
 
-def _figure_pass(ctx, finished: list[str], present: list[str], figures_dir: str, reference_dir: str | None
-                 ) -> dict[str, dict]:
+def _figure_pass(ctx, finished: list[str], present: list[str], figures_dir: str | None, reference_dir: str | None,
+                 claims_dir: str | None = None) -> dict[str, dict]:
     """Draw every figure and the claims from `ctx` (the experiments not `present` as stores from the references
-    reduced before) into figures_dir; {experiment: the derived values read} of each of `finished`."""
+    reduced before) into figures_dir (None: draw the figures only for what they read, the claims into claims_dir);
+    {experiment: the derived values read} of each of `finished`."""
     from repro.figures.pipeline import render_all, write_claims
 
     _read_reduced_before(ctx, reference_dir, unfinished=[n for n in experiment_names() if n not in present])
     render_all(ctx, out_dir=figures_dir, strict=False)
-    write_claims(ctx, out_dir=figures_dir)
+    write_claims(ctx, out_dir=claims_dir or figures_dir)
     return {name: ctx.derived(name) for name in finished}  # before reducing adds what no figure reads
 
 
@@ -388,9 +389,9 @@ def _reference_part(args) -> None:
     except ValueError as error:
         raise UsageError(f"--part {args.part}: {error}") from None
     failure = None
-    with tempfile.TemporaryDirectory() as figures:  # one chunk's figures: drawn for what they read, not shipped
+    with tempfile.TemporaryDirectory() as claims:  # one chunk's figures: drawn for what they read, not shipped
         try:
-            _figure_pass(ctx, [name], [name], figures, args.reference_dir)
+            _figure_pass(ctx, [name], [name], None, args.reference_dir, claims_dir=claims)
         except Exception as error:  # the store is hours of training, lost with the session: keep what was read
             failure = f"the figure pass failed ({type(error).__name__}: {error})"
     try:

@@ -26,6 +26,20 @@ def test_render_all_writes_every_requested_figure(tiny_context, tmp_path):
     assert [line.split(":")[0] for line in lines] == names
 
 
+def test_render_all_without_a_folder_reads_what_a_saving_pass_reads_and_writes_nothing(tiny_context, tmp_path,
+                                                                                       monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    names = ["fig04", "fig15", "table1"]
+    fresh = [Context(scale="tiny", results_dir=tiny_context.results_dir, data_dir=tiny_context.data_dir)
+             for _ in range(2)]
+    lines = []
+    assert pipeline.render_all(fresh[0], names, None, echo=lines.append) == []
+    assert lines == ["fig04: drawn for the values it reads, not kept", "fig15: drawn for the values it reads, not kept"]
+    assert not list(tmp_path.iterdir())
+    assert pipeline.render_all(fresh[1], names, str(tmp_path / "figures"), echo=lambda line: None)
+    assert fresh[0].derived("modadd-main").keys() == fresh[1].derived("modadd-main").keys() != set()
+
+
 def test_missing_experiments_are_skipped_reported_and_raised_at_the_end(ising_only_context, tmp_path):
     ctx = ising_only_context
     lines = []

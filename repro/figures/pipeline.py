@@ -29,9 +29,10 @@ class FiguresMissing(Exception):
         super().__init__(f"{len(missing)} figure(s) not drawn, experiments missing:\n" + "\n".join(lines))
 
 
-def render_all(ctx: Context, names=None, out_dir: str = FIGURES_DIR, echo: Callable = print,
+def render_all(ctx: Context, names=None, out_dir: str | None = FIGURES_DIR, echo: Callable = print,
                strict: bool = True) -> list[Path]:
-    """Render the figures `names` (default: every registered one) of the scale into out_dir/<scale>/.
+    """Render the figures `names` (default: every registered one) of the scale into out_dir/<scale>/; with out_dir
+    None, draw them only for the derived values they read (`render`), without Table 1.
 
     A figure whose experiment has not been run is skipped with its MissingResults message and the rest are
     drawn; at the end FiguresMissing (carrying the messages and the written paths) is raised if any was
@@ -44,8 +45,9 @@ def render_all(ctx: Context, names=None, out_dir: str = FIGURES_DIR, echo: Calla
     written, missing = [], {}
     if "table1" in names:
         names.remove("table1")
-        written += render_table1(ctx, out_dir)  # from the experiment configs alone
-        echo(f"table1: {written[0]} (+ .tex)")
+        if out_dir is not None:  # from the experiment configs alone: nothing to read
+            written += render_table1(ctx, out_dir)
+            echo(f"table1: {written[0]} (+ .tex)")
     for name in names:
         try:
             paths = render(name, ctx, out_dir)
@@ -54,7 +56,7 @@ def render_all(ctx: Context, names=None, out_dir: str = FIGURES_DIR, echo: Calla
             echo(f"{name}: skipped: {error}")
             continue
         written += paths
-        echo(f"{name}: {paths[0]} (+ .pdf, .txt)")
+        echo(f"{name}: {paths[0]} (+ .pdf, .txt)" if paths else f"{name}: drawn for the values it reads, not kept")
     if missing and strict:
         raise FiguresMissing(missing, written)
     return written

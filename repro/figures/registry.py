@@ -305,8 +305,9 @@ def record_through_stand_ins(spec: FigureSpec, ctx: Context, stood_in: list[str]
     return f"drawn only to record what it reads of the others: {reason}"
 
 
-def render(name: str, ctx: Context, out_dir: str = FIGURES_DIR) -> list[Path]:
-    """Draw figure `name` and write <out_dir>/<scale>/<name>.png, .pdf and a caption .txt."""
+def render(name: str, ctx: Context, out_dir: str | None = FIGURES_DIR) -> list[Path]:
+    """Draw figure `name` and write <out_dir>/<scale>/<name>.png, .pdf and a caption .txt; with out_dir None, draw
+    it only for the derived values it reads (a part's pass, `repro reference --part`) and write nothing."""
     if name not in REGISTRY:
         raise ValueError(f"unknown figure {name!r}: expected one of {', '.join(sorted(REGISTRY))}")
     spec = REGISTRY[name]
@@ -316,12 +317,16 @@ def render(name: str, ctx: Context, out_dir: str = FIGURES_DIR) -> list[Path]:
     if stood_in:
         raise MissingResults(record_through_stand_ins(spec, ctx, stood_in))
     fig = spec.draw(ctx)
+    if out_dir is None:  # laying out and saving take most of a tiny pass's time, and nobody looks at these
+        plt.close(fig)
+        return []
     provenance = f"{spec.name} · {', '.join(spec.experiments)} · scale {ctx.scale} · git {git_revision()}"
     fig.text(0.995, 0.003, provenance, ha="right", va="bottom", fontsize=6, color="0.45")
     folder = Path(out_dir) / ctx.scale
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.png", folder / f"{name}.pdf", folder / f"{name}.txt"]
     fig.savefig(paths[0], dpi=150)
+    fig.set_layout_engine("none")  # the PDF keeps the PNG's layout rather than computing it again (half its time)
     fig.savefig(paths[1])
     plt.close(fig)
     caption = f"{spec.title}\nExperiments: {', '.join(spec.experiments)} (scale {ctx.scale}).\n"
