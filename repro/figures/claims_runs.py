@@ -121,7 +121,8 @@ def _modadd_loss_spread(ctx: Context, modadd: str) -> Outcome:
        experiments=(ISING,))
 def _ising_acc_spread(ctx: Context, ising: str) -> Outcome:
     worst, where = _worst_spread(ctx, ising, ("train_acc", "test_acc"), relative=False)
-    return Outcome(defined(worst <= 0.05, worst), f"{100 * worst:.1f} points ({where})", worst, None, None)
+    # accuracies are k/n stored as float32: a range of exactly 5 points reads 0.0500000119
+    return Outcome(defined(worst <= 0.05 + 1e-6, worst), f"{100 * worst:.1f} points ({where})", worst, None, None)
 
 
 @claim("ising-loss-spread", "App A", "Ising end losses can vary by more than 50% across seeds", paper="> 50%",
