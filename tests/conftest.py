@@ -31,6 +31,19 @@ def tiny_context(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_reference(tiny_context, tmp_path_factory):
+    """`repro reference --scale tiny` of every tiny store, run once per session because its figure pass is the
+    slowest step several tests share: (reference folder, figures folder), each holding tiny/. Read only: a test
+    that writes there copies it first."""
+    from repro.cli import main
+
+    root = tmp_path_factory.mktemp("tiny-reference")
+    main(["reference", "--scale", "tiny", "--results-dir", tiny_context.results_dir, "--data-dir",
+          tiny_context.data_dir, "--figures-dir", str(root / "figures"), "--reference-dir", str(root / "reference")])
+    return root / "reference", root / "figures"
+
+
+@pytest.fixture(scope="session")
 def train_tiny():
     """`train_serially`: an experiment's grid trained in this process into a new store."""
     return train_serially

@@ -321,12 +321,8 @@ def test_read_only_stores_are_read_and_never_written(capsys, tmp_path, tiny_cont
     assert {p: v for p, v in files(tmp_path).items() if "figures" not in p.parts} == before
 
 
-def test_figures_drawn_from_the_reference_are_those_drawn_from_the_stores(capsys, tiny_context, tmp_path):
-    drawn, reference = tmp_path / "drawn", tmp_path / "reference"
-    code, out, err = run_cli(capsys, "reference", "--scale", "tiny", "--results-dir", tiny_context.results_dir,
-                             "--data-dir", tiny_context.data_dir, "--figures-dir", str(drawn / "stores"),
-                             "--reference-dir", str(reference))
-    assert code == 0, err
+def test_figures_drawn_from_the_reference_are_those_drawn_from_the_stores(capsys, tiny_reference, tmp_path):
+    reference, drawn_from_stores = tiny_reference  # `repro reference` of every tiny store
     folder = reference / "tiny"
     shipped = {path.name for path in folder.iterdir()}
     assert {f"{name}.zarr.zip" for name in experiment_names()} <= shipped
@@ -341,10 +337,10 @@ def test_figures_drawn_from_the_reference_are_those_drawn_from_the_stores(capsys
     # no stores and no data: everything comes from the reference files
     code, out, err = run_cli(capsys, "figures", "--scale", "tiny", "--reference", str(reference),
                              "--results-dir", str(tmp_path / "no-results"), "--data-dir", str(tmp_path / "no-data"),
-                             "--figures-dir", str(drawn / "reference"))
+                             "--figures-dir", str(tmp_path / "drawn"))
     assert code == 0, err
     assert f"drawing from the reference results in {folder}/" in out and "skipped" not in out
-    stores, again = drawn / "stores" / "tiny", drawn / "reference" / "tiny"
+    stores, again = drawn_from_stores / "tiny", tmp_path / "drawn" / "tiny"
     assert sorted(p.name for p in again.iterdir()) == sorted(p.name for p in stores.iterdir())
     assert (again / "claims.json").read_text() == (stores / "claims.json").read_text()
     assert (again / "table1.md").read_text() == (stores / "table1.md").read_text()

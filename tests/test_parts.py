@@ -25,12 +25,13 @@ MODADD = "modadd-main"
 
 
 @pytest.fixture(scope="module")
-def chunked(tiny_context, train_tiny, tmp_path_factory):
+def chunked(tiny_context, tiny_reference, train_tiny, tmp_path_factory):
     """Every tiny reference from the whole stores (modadd-main's kept aside as whole.zarr.zip), then modadd-main's
     parts of two one-seed chunk stores, merged into its reference: (reference folder, whole file, figures)."""
     root = tmp_path_factory.mktemp("chunked")
     common = ["--scale", "tiny", "--data-dir", tiny_context.data_dir, "--reference-dir", str(root / "reference")]
-    main(["reference", *common, "--results-dir", tiny_context.results_dir, "--figures-dir", str(root / "whole")])
+    shutil.copytree(tiny_reference[0], root / "reference")
+    shutil.copytree(tiny_reference[1], root / "whole")
     whole = Path(shutil.copy(reference_path(MODADD, "tiny", root / "reference"), root / "whole.zarr.zip"))
     for seed in (0, 1):
         exp, derivation = resolve(MODADD, "tiny", {"seeds": [seed]})
@@ -190,18 +191,19 @@ def alpha_chunked(chunked, train_tiny, tiny_context, tmp_path_factory):
     reference = root / "reference"
     shutil.copytree(chunked[0] / "tiny", reference / "tiny", ignore=shutil.ignore_patterns("parts"))
     common = ["--scale", "tiny", "--data-dir", tiny_context.data_dir, "--reference-dir", str(reference)]
-    whole = {}
+    results, whole = root / "results", {}
     for name in BY_ALPHA:
-        results = root / "results" / name
         exp, derivation = resolve(name, "tiny", {"group_size": 1})
         train_tiny(exp, st.default_store_path(name, "tiny", str(results)), tiny_context.data_dir, derivation)
-        main(["reference", *common, "--only", name, "--results-dir", str(results),
-              "--figures-dir", str(root / "whole" / name)])
+    main(["reference", *common, "--only", ",".join(BY_ALPHA), "--results-dir", str(results),
+          "--figures-dir", str(root / "whole")])
+    for name in BY_ALPHA:
         whole[name] = Path(shutil.copy(reference_path(name, "tiny", reference), root / f"{name}.whole.zarr.zip"))
         for alpha in (0.5, 2.0):
             exp, derivation = resolve(name, "tiny", {"weight_multipliers": [alpha]})
             store = train_tiny(exp, str(root / f"{name}-{alpha}.zarr"), tiny_context.data_dir, derivation)
             main(["reference", *common, "--part", f"{name}={store}"])
+    for name in BY_ALPHA:  # the other one's reference is then merged too, or still its whole store's
         main(["reference", *common, "--merge", name, "--results-dir", str(root / "no-results"),
               "--figures-dir", str(root / "merged" / name)])
     return reference, whole, root
@@ -222,7 +224,7 @@ def test_parts_split_by_alpha_merge_into_the_reference_of_the_whole_store(alpha_
     assert set(recorded) == set(expected)
     for key, value in expected.items():
         assert_same_value(key, recorded[key], value)
-    merged, drawn = (root / folder / experiment / "tiny" / "claims.json" for folder in ("merged", "whole"))
+    merged, drawn = root / "merged" / experiment / "tiny" / "claims.json", root / "whole" / "tiny" / "claims.json"
     assert merged.read_text() == drawn.read_text()
 
 
