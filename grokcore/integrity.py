@@ -40,13 +40,14 @@ def _cell_arrays(group, fisher: bool):
 def expected_chunks(path: str) -> dict[tuple[int, int], list[tuple[str, tuple[int, ...]]]]:
     """Per written cell (α index, seed index): the (array, chunk coordinates) its done_epoch vouches for.
 
-    A cell that has written epoch d has every chunk of its per-cell arrays, except checkpoint chunks that lie
-    wholly after d (and the Fisher diagonals of a run without them). (alpha, seed)
+    A cell that has written epoch d has every chunk of its per-cell arrays, except the checkpoint and epoch
+    chunks that lie wholly after d (and the Fisher diagonals of a run without them): a cell that has written
+    only its first checkpoint (d = 0) has no per-epoch metrics yet. (alpha, seed)
     """
     group = st.open_group(path)
     with st.readable(path):
         done = np.asarray(group["done_epoch"][...])
-        checkpoints = np.asarray(group["checkpoint"][...])
+        times = {dim: np.asarray(group[dim][...]) for dim in ("checkpoint", "epoch")}
         fisher = group.attrs.get("config", {}).get("fisher", {}).get("enabled", True)
         arrays = list(_cell_arrays(group, fisher))
     expected = {}
@@ -57,8 +58,8 @@ def expected_chunks(path: str) -> dict[tuple[int, int], list[tuple[str, tuple[in
             for dim, size, width in zip(array.metadata.dimension_names[2:], array.shape[2:], array.chunks[2:],
                                         strict=True):
                 n = math.ceil(size / width)
-                if dim == "checkpoint":  # chunks holding at least one checkpoint at or before done_epoch
-                    n = math.ceil(int((checkpoints <= done[a, s]).sum()) / width)
+                if dim in times:  # chunks holding at least one checkpoint (epoch) at or before done_epoch
+                    n = math.ceil(int((times[dim] <= done[a, s]).sum()) / width)
                 ranges.append(range(n))
             chunks += [(name, (int(a), int(s), *rest)) for rest in itertools.product(*ranges)]
         expected[(int(a), int(s))] = chunks

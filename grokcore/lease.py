@@ -131,6 +131,15 @@ class _LeaseFile:
                 self.fs.rm_file(self.fs_path)
 
 
+def live_writer(store_path: str, now: float | None = None, stale_after: float = STALE_AFTER_S) -> Holder | None:
+    """The process writing a store now: its lease's holder, or None when no lease is held or it is stale."""
+    now = time.time() if now is None else now
+    holder = _LeaseFile(lease_path(store_path)).read()
+    if holder is None or holder.stale_reason(now, stale_after) is not None:
+        return None
+    return holder
+
+
 @dataclass(frozen=True)
 class Fence:
     """Picklable proof of a lease, handed to every task: `check()` raises LeaseLost once the lease is gone,

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from grokcore import integrity
+from grokcore import integrity, lease
 from grokcore import store as st
 
 RATE_INTERVALS = 10  # the rate is the median over a cell's last intervals between checkpoints (a pause
@@ -25,21 +25,28 @@ def cell_rate(epochs: np.ndarray, times: np.ndarray) -> tuple[float, float]:
     return float(np.median(np.diff(e) / np.maximum(dt, 1e-9))), float(np.median(dt))
 
 
-def cell_state(done: int, epochs: int, last_write: float, interval: float, now: float) -> str:
-    """finished, running, stopped (partial, not written to lately) or not started."""
+def cell_state(done: int, epochs: int, last_write: float, interval: float, now: float,
+               writer_live: bool = False) -> str:
+    """finished, running, not started, or, for a partial cell not written to lately, stopped; "in progress"
+    instead while a live writer holds the store's lease (the cell is queued behind others in its task, or has
+    not yet written a second checkpoint from which its interval could be known)."""
     if done == epochs:
         return "finished"
     if done < 0:
         return "not started"
     idle = now - last_write if np.isfinite(last_write) else np.inf
-    return "running" if idle <= max(60.0, IDLE_FACTOR * interval) else "stopped"
+    if idle <= max(60.0, IDLE_FACTOR * np.nan_to_num(interval)):
+        return "running"
+    return "in progress" if writer_live else "stopped"
 
 
 def status_lines(path: str, now: float | None = None, check_chunks: bool = True) -> list[str]:
-    """The report of `repro status`: a line per cell and a line for the grid. A finished cell that diverged,
-    and a cell that lost chunks (`grokcore.integrity.damaged_cells`; `check_chunks` False skips listing the
-    chunks), is shown as such (the states of `grokcore.integrity.cell_states`)."""
+    """The report of `repro status`: a line per cell, a line naming the process that writes the store (its
+    live lease holder, if any) and a line for the grid. A finished cell that diverged, and a cell that lost
+    chunks (`grokcore.integrity.damaged_cells`; `check_chunks` False skips listing the chunks), is shown as
+    such (the states of `grokcore.integrity.cell_states`)."""
     now = time.time() if now is None else now
+    writer = lease.live_writer(path, now)
     attrs = st.read_attrs(path)
     epochs = attrs["config"]["epochs"]
     done, times = st.cell_status(path), st.checkpoint_times(path)
@@ -53,7 +60,7 @@ def status_lines(path: str, now: float | None = None, check_chunks: bool = True)
             d = int(done.values[a, s])
             cell_times = times.values[a, s]
             rate, interval = cell_rate(checkpoints, cell_times)
-            state = cell_state(d, epochs, np.nanmax(cell_times, initial=-np.inf), interval, now)
+            state = cell_state(d, epochs, np.nanmax(cell_times, initial=-np.inf), interval, now, writer is not None)
             detail = ""
             if (a, s) in damaged:
                 state, detail, d = "damaged", " (chunks missing; `repro run` trains it again)", 0
@@ -63,18 +70,23 @@ def status_lines(path: str, now: float | None = None, check_chunks: bool = True)
             remaining += epochs - max(d, 0)
             text = (f"  α = {alpha:<8g} seed {seed:<3d} {max(d, 0):>{len(str(epochs))}d}/{epochs} epochs  "
                     f"{state}{detail}")
-            if state in ("running", "stopped") and np.isfinite(rate):
+            if state in ("running", "stopped", "in progress") and np.isfinite(rate):
                 text += f", {rate:.3g} epochs/s" + (f", ETA {duration((epochs - d) / rate)}" if rate > 0 else "")
                 throughput += rate if state == "running" else 0.0
             lines.append(text)
     lines.append("  cells: " + ", ".join(f"{n} {state}" for state, n in counts.items()))
-    lines.append(_grid_line(remaining, throughput, counts, not np.isfinite(times.values).any()))
+    if writer is not None:
+        lines.append(f"  written by {writer.describe(now)}")
+    lines.append(_grid_line(remaining, throughput, counts, not np.isfinite(times.values).any(), writer is not None))
     return lines
 
 
-def _grid_line(remaining: int, throughput: float, counts: dict, no_times: bool) -> str:
+def _grid_line(remaining: int, throughput: float, counts: dict, no_times: bool, writer_live: bool) -> str:
     if remaining == 0:
         return "  grid: finished"
+    if writer_live and throughput <= 0:
+        return (f"  grid: {remaining} model-epochs to go; no rate yet: no running cell has written two "
+                f"checkpoints")
     if no_times:
         return f"  grid: {remaining} model-epochs to go; no rate: the store records no checkpoint times yet"
     if throughput <= 0:

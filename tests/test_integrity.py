@@ -110,6 +110,19 @@ def test_a_deleted_chunk_makes_its_cell_damaged_and_pending(copy):
     assert pending_tasks(exp, path) == [((1,), (0, 1))]
 
 
+@pytest.mark.parametrize(("done", "state"), [(0, "partial"), (1, "damaged")])
+def test_a_cell_at_its_first_checkpoint_has_no_metrics_yet(copy, done, state):
+    """A cell that has written only θ at epoch 0 (a run stopped, or `repro status` looking, before its second
+    checkpoint) has no per-epoch metric chunk yet and is resumable; from epoch 1 on, that chunk must exist."""
+    exp, path = copy
+    group = zarr.open_group(path, mode="r+")
+    group["done_epoch"][0, 1] = done
+    for name in st.METRICS:
+        os.remove(os.path.join(path, name, group[name].metadata.encode_chunk_key((0, 1, 0))))
+    assert integrity.cell_states(path).values[0].tolist() == ["finished", state]
+    assert sorted(p.array for p in integrity.missing_chunks(path)) == ([] if done == 0 else sorted(st.METRICS))
+
+
 def test_a_cell_reset_for_retraining_is_missing(copy):
     exp, path = copy
     st.reset_cells(path, [(0, 1)])

@@ -12,7 +12,7 @@ from dataclasses import asdict
 
 import pytest
 
-from grokcore.lease import Fence, Holder, LeaseHeld, LeaseLost, StoreLease, lease_path
+from grokcore.lease import Fence, Holder, LeaseHeld, LeaseLost, StoreLease, lease_path, live_writer
 
 HOLDER = """
 import sys, time
@@ -115,3 +115,11 @@ def test_a_broken_lease_fails_its_fence_and_is_not_released_by_its_old_holder(tm
 def test_a_fence_without_a_lease_fails(tmp_path):
     with pytest.raises(LeaseLost, match="held by nobody"):
         Fence(lease_path(str(tmp_path / "s.zarr")), "token").check()
+
+
+@pytest.mark.parametrize(("age", "live"), [(0, True), (1000, False)])
+def test_live_writer_is_the_holder_of_a_lease_that_is_not_stale(tmp_path, age, live):
+    store = str(tmp_path / "s.zarr")
+    assert live_writer(store) is None
+    write_holder(store, heartbeat=time.time() - age)
+    assert (live_writer(store, stale_after=60) is not None) == live
