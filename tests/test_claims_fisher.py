@@ -89,3 +89,22 @@ CASES = {  # key: (builder of a case that must agree, builder of one that must n
 
 # the verdict tests, from the tables above
 test_claim_verdict_both_ways, test_every_claim_has_both_cases, _ = syn.claim_tests(claims_fisher, CASES)
+
+
+def test_fisher_worse_leaves_out_runs_at_chance(tmp_path):
+    """α that never learned (flat curves at chance: c huge or infinite) would outvote the rest; they are left
+    out of the comparison, the medians and the count, and the global magnitude scheme is reported beside."""
+    def build(ctx):
+        syn.ising(ctx, per_alpha=("did-not-learn", "did-not-learn", "steady", "grok"))
+        alphas = syn.ISING_ALPHAS
+        syn.fisher_pruning(ctx, ISING, alphas, [1e4, 1e4, 2.0, 2.0])
+        syn.final_pruning(ctx, ISING, alphas, [3.0, 3.0, 5.0, 5.0])
+        syn.final_pruning(ctx, ISING, alphas, [4.0] * 4, key=("magnitude_pruning", ISING, "global", None))
+
+    result = syn.verdict("fisher-prune-worse-ising", build, tmp_path)
+    n = 2 * len(syn.SEEDS)
+    assert result.verdict == "agrees"
+    assert result.ours.startswith("Fisher c 2.00 vs magnitude c 5.0")  # 5 up to the step curve's grid
+    assert result.ours.endswith(f"(medians); Fisher worse in 100% of {n} runs that learned")
+    assert "naive global magnitude pruning, ranked jointly like Fisher: median c 4.00, Fisher worse in 100%" \
+        in result.detail

@@ -61,3 +61,16 @@ def test_spearman_is_undefined_below_three_points_or_without_spread():
     assert math.isnan(stats.spearman([1, 2], [1, 2])[0])
     assert math.isnan(stats.spearman([1, 1, 1], [1, 2, 3])[0])
     assert stats.spearman([1, 2], [2, 1], least=2)[0] == pytest.approx(-1.0)
+
+
+def test_ratio_interval_covers_the_ratio_of_means_and_narrows_with_n():
+    rng = np.random.default_rng(1)
+    widths = []
+    for n in (10, 1000):
+        x, y = rng.normal(2.0, 0.5, n), rng.normal(1.0, 0.25, n)
+        low, high = stats.ratio_interval(x, y)
+        assert low < x.mean() / y.mean() < high
+        widths.append(high - low)
+    assert widths[1] < widths[0] / 3
+    assert stats.ratio_interval([1.0, 2.0, 3.0], [1.0, 2.0]) == stats.ratio_interval([1.0, 2.0, 3.0], [1.0, 2.0])
+    assert all(math.isnan(v) for v in stats.ratio_interval([1.0], [1.0, 2.0]))

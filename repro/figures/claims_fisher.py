@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from repro.figures.claims import Outcome, claim, defined, ratio, summary
+from repro.figures.claims import Outcome, claim, defined, ratio
 from repro.figures.compression import (
     curve_compressibility,
     final_compressibility,
@@ -15,6 +15,7 @@ from repro.figures.compression import (
 )
 from repro.figures.registry import Context
 from repro.figures.runs import ISING, MODADD, MODADD_DYNAMICS, TASK_ARCHETYPES, archetypes, learned_runs
+from repro.figures.stats import CONFIDENCE, ratio_interval
 from repro.figures.trajectories import fisher_spectra
 
 # ------------------------------------------------------------------------------ App F: Fisher spectra, pruning
@@ -55,16 +56,27 @@ def _spectrum_gaps(ctx: Context, ising: str, dynamics: str) -> Outcome:
                    f"{smallest:.1f} decades; positions close: {positions_close}", smallest, None, len(gaps), detail)
 
 
+def _median(values: np.ndarray) -> float:
+    return float(np.median(values)) if values.size else math.nan
+
+
 def _fisher_worse(ctx: Context, experiment: str) -> Outcome:
+    """Over the runs that learned (a run at chance has a flat curve, c meaningless or infinite): Fisher pruning
+    against the main text's per-layer magnitude scheme (the verdict), and against naive global magnitude pruning,
+    which ranks the whole model at once as Fisher pruning does (reported beside it)."""
     fisher, magnitude = fisher_compressibility(ctx, experiment), final_compressibility(ctx, experiment)
-    both = np.isfinite(fisher.values) & np.isfinite(magnitude.values)
-    worse = float((fisher.values[both] < magnitude.values[both]).mean()) if both.any() else math.nan
-    global_c = summary(curve_compressibility(magnitude_pruning(ctx, experiment, "global")).values)[0]
-    text = (f"Fisher c {summary(fisher.values)[0]:.2f} vs magnitude c {summary(magnitude.values)[0]:.2f} "
-            f"(means); Fisher worse in {100 * worse:.0f}% of {int(both.sum())} runs")
-    return Outcome(defined(worse > 0.5, worse), text, worse, None, int(both.sum()),
+    global_c = curve_compressibility(magnitude_pruning(ctx, experiment, "global"))
+    runs = (learned_runs(ctx, experiment) & np.isfinite(fisher) & np.isfinite(magnitude)).transpose(*fisher.dims).values
+    f, m, g = fisher.values[runs], magnitude.values[runs], global_c.values[runs]
+    worse = float((f < m).mean()) if runs.any() else math.nan
+    text = (f"Fisher c {_median(f):.2f} vs magnitude c {_median(m):.2f} (medians); Fisher worse in "
+            f"{100 * worse:.0f}% of {int(runs.sum())} runs that learned")
+    finite = np.isfinite(g)
+    on_global = float((f[finite] < g[finite]).mean()) if finite.any() else math.nan
+    return Outcome(defined(worse > 0.5, worse), text, worse, None, int(runs.sum()),
                    "Fisher: fraction of all parameters pruned, ranked jointly; magnitude: the main text's per-layer "
-                   f"scheme (fraction of the weights); naive global magnitude pruning: mean c {global_c:.2f}")
+                   f"scheme (fraction of the weights); naive global magnitude pruning, ranked jointly like Fisher: "
+                   f"median c {_median(g[finite]):.2f}, Fisher worse in {100 * on_global:.0f}% of those runs")
 
 
 claim("fisher-prune-worse-ising", "App D, F.1, Fig 21", "Ising: Fisher pruning compresses worse than magnitude "
@@ -87,12 +99,14 @@ ADVANTAGE_MARGIN = 0.1  # a grokking "advantage" is a seed-mean Fisher-pruning c
 def _no_grok_advantage(ctx: Context, ising: str, modadd: str) -> Outcome:
     ratios, texts = {}, []
     for experiment in (ising, modadd):
-        c = fisher_compressibility(ctx, experiment).where(learned_runs(ctx, experiment))
-        c = c.where(np.isfinite(c)).mean("seed")
-        arch = archetypes(ctx, experiment)
+        runs = fisher_compressibility(ctx, experiment).where(learned_runs(ctx, experiment))
+        runs = runs.where(np.isfinite(runs))
+        c, arch = runs.mean("seed"), archetypes(ctx, experiment)
         ratios[experiment] = ratio(float(c.sel(alpha=arch.grok)), float(c.sel(alpha=arch.learn)))
-        texts.append(f"{experiment} (grok α={arch.grok:g}, learn α={arch.learn:g}): " + ", ".join(
-            f"α={float(x):g} {float(c.sel(alpha=x)):.2f}" for x in c["alpha"].values))
+        low, high = ratio_interval(runs.sel(alpha=arch.grok).values, runs.sel(alpha=arch.learn).values)
+        texts.append(f"{experiment} (grok α={arch.grok:g}, learn α={arch.learn:g}; ratio {100 * CONFIDENCE:.0f}% "
+                     f"bootstrap CI over seeds [{low:.2f}, {high:.2f}]): " + ", ".join(
+                         f"α={float(x):g} {float(c.sel(alpha=x)):.2f}" for x in c["alpha"].values))
     worst = max(ratios.values(), key=lambda r: r if math.isfinite(r) else math.inf)
     return Outcome(defined(worst <= 1 + ADVANTAGE_MARGIN, worst), "grokking / learning c: " + ", ".join(
         f"{e} {r:.2f}" for e, r in ratios.items()), worst, None, None, "; ".join(texts))

@@ -56,6 +56,22 @@ def spearman(x, y, least: int = 3) -> tuple[float, int]:
     return float(stats.spearmanr(x[kept], y[kept]).statistic), n
 
 
+def ratio_interval(x, y, n_resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    """CONFIDENCE percentile-bootstrap interval of mean(x) / mean(y) over the finite values of x and y (each
+    resampled on its own, e.g. over seeds); (nan, nan) with fewer than 2 values on a side. Seeded: the same
+    data give the same interval."""
+    x, y = (np.ravel(np.asarray(v, dtype=float)) for v in (x, y))
+    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+    if x.size < 2 or y.size < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    means = [rng.choice(v, (n_resamples, v.size)).mean(axis=1) for v in (x, y)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = means[0] / means[1]
+    low, high = np.percentile(ratios, [50 * (1 - CONFIDENCE), 50 * (1 + CONFIDENCE)])
+    return float(low), float(high)
+
+
 def absence_verdict(found: Correlation, margin: float = ABSENCE_MARGIN) -> bool | None:
     """Whether the data show a relationship to be absent: True if the whole confidence interval lies inside
     (−margin, margin); False if it excludes 0 and reaches past ±margin (a real relationship that may be
