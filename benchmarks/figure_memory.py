@@ -32,7 +32,7 @@ import numpy as np
 import zarr
 
 from grokcore import store as st
-from repro.config import load_experiment
+from repro.config import Experiment, load_experiment
 from repro.figures.registry import REGISTRY, Context
 from repro.grid import ensure_store, prepare_data
 
@@ -48,10 +48,11 @@ def nearest_index(values, targets, log: bool = False) -> np.ndarray:
     return np.abs(values[None, :] - targets[:, None]).argmin(axis=1)
 
 
-def stretch_store(experiment: str, source_dir: str, results_dir: str | Path, data_dir: str,
-                  source_scale: str = "quick", scale: str = "full") -> str:
-    """Write results_dir/<experiment>-<scale>.zarr from the finished store of source_scale; returns its path."""
-    target = load_experiment(experiment, scale)
+def stretch_store(target: Experiment, source_dir: str, results_dir: str | Path, data_dir: str,
+                  source_scale: str = "quick") -> str:
+    """Write results_dir/<experiment>-<scale>.zarr of `target`'s grid from the finished store of source_scale;
+    returns its path."""
+    experiment, scale = target.name, target.scale
     source_path = st.default_store_path(experiment, source_scale, source_dir)
     if not st.store_exists(source_path) or not (
             st.cell_status(source_path) == st.read_attrs(source_path)["config"]["epochs"]).all():
@@ -168,8 +169,8 @@ def main() -> None:
         for experiment in EXPERIMENTS:
             if not st.store_exists(st.default_store_path(experiment, args.scale, work / "results")):
                 start = time.perf_counter()
-                path = stretch_store(experiment, args.source, work / "results", args.data, args.source_scale,
-                                     args.scale)
+                path = stretch_store(load_experiment(experiment, args.scale), args.source, work / "results",
+                                     args.data, args.source_scale)
                 size = 2 * zarr.open_group(path, mode="r")["theta"].nbytes / 1e9
                 seconds = time.perf_counter() - start
                 print(f"{experiment}: {args.scale}-shape store, {size:.1f} GB raw θ + Fisher, {seconds:.0f} s",

@@ -355,6 +355,9 @@ def _merged_parts(args):
                   metrics_only={args.merge: merged.recomputed})
     ctx.preload(merged.values)
     print(f"{args.merge}: merged from the parts of {merged.summary}")
+    if merged.left_out:
+        print(f"{args.merge}: left out, as not every part recorded them (a figure or claim reading one stops on it): "
+              + "; ".join(merged.left_out))
     return ctx, [args.merge], [args.merge]
 
 

@@ -148,6 +148,7 @@ class Merged(NamedTuple):
     values: dict[tuple, Any]
     recomputed: frozenset[str]
     summary: str
+    left_out: tuple[str, ...] = ()
 
 
 def merged_values(experiment: str, scale: str, reference_dir: str | None = None) -> Merged:
@@ -173,27 +174,32 @@ def merged_values(experiment: str, scale: str, reference_dir: str | None = None)
         attrs.pop(name, None)
     metrics = xr.concat([part.metrics for part in parts], split).sortby(split)
     metrics.attrs = attrs
-    values = {("results", experiment): metrics, **merge_recorded(parts)}
+    merged, left_out = merge_recorded(parts)
     recomputed = RECOMPUTED if split == "seed" else frozenset()
-    return Merged(values, recomputed, f"{metrics.sizes[split]} {SPLITS[split].replace('_', ' ')}")
+    return Merged({("results", experiment): metrics, **merged}, recomputed,
+                  f"{metrics.sizes[split]} {SPLITS[split].replace('_', ' ')}", left_out)
 
 
-def merge_recorded(parts: list[Part]) -> dict[tuple, Any]:
-    """The parts' recorded values, each key merged by the rule of its function (SEED_RULES or ALPHA_RULES)."""
+def merge_recorded(parts: list[Part]) -> tuple[dict[tuple, Any], tuple[str, ...]]:
+    """The parts' recorded values, each key merged by the rule of its function (SEED_RULES or ALPHA_RULES), and
+    the names of the keys left out: those that only some parts recorded though every part should have (a value
+    at an α a chunk chose from its own seeds, or one its code revision read), which a pass reading them stops on
+    (`NotPreloaded`)."""
     rules, table = (SEED_RULES, "SEED_RULES") if parts[0].split == "seed" else (ALPHA_RULES, "ALPHA_RULES")
-    merged = {}
+    merged, left_out = {}, []
     for key in dict.fromkeys(key for part in parts for key in part.recorded):
         if key[0] not in rules:
             raise ValueError(f"{key_name(key)}: no merge rule for {key[0]} in repro.part_rules.{table}")
         rule = rules[key[0]]
         holders = [part for part in parts if key in part.recorded]
-        expected = len(parts) if rule.in_every_part else 1
-        if len(holders) != expected:
-            raise ValueError(f"{key_name(key)} is recorded by {', '.join(p.path.name for p in holders)} of the "
-                             f"parts {', '.join(p.path.name for p in parts)}: "
-                             + ("each must record it" if rule.in_every_part else "one seed, one part"))
+        if rule.in_every_part and len(holders) < len(parts):
+            left_out.append(f"{key_name(key)} (only in {', '.join(p.path.name for p in holders)})")
+            continue
+        if not rule.in_every_part and len(holders) > 1:
+            raise ValueError(f"{key_name(key)} is recorded by {', '.join(p.path.name for p in holders)}: "
+                             "one seed, one part")
         merged[key] = rule.merge([part.recorded[key] for part in holders], [part.held for part in holders])
-    return merged
+    return merged, tuple(left_out)
 
 
 def values_text(split: str, values) -> str:

@@ -6,7 +6,6 @@ import numpy as np
 import synthetic as syn
 import xarray as xr
 
-from grokcore.measures import fourier
 from grokcore.models import n_params
 from repro.figures import claims_compression
 
@@ -56,9 +55,9 @@ def wd_pruned(wd_c, main_c=(2.0, 2.0, 2.0, 2.0, 5.0)):
 def ipr_collapse(wd, main):
     def build(ctx):
         wd_pruned((25.0, 2.0, 2.0, 2.0, 2.0))(ctx)
-        for experiment, value in ((WD, wd), (MODADD, main)):
-            syn.put(ctx, ("ipr_variants", experiment, 0.1), {
-                (b, n): [value] * len(syn.SEEDS) for b in fourier.BASES for n in fourier.NEURON_SETS})
+        for experiment, value in ((WD, wd), (MODADD, main)):  # α 0.1 the most compressible, the others apart
+            ipr = syn.per_run(syn.MOD_ALPHAS, [value, 0.3, 0.3, 0.3, 0.3], syn.SEEDS)
+            syn.put(ctx, ("compression_measures", experiment), xr.Dataset({"ipr_output": ipr}))
     return build
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import artists as art
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+import synthetic as syn
 from matplotlib.collections import PathCollection
 from matplotlib.image import AxesImage
 
-from repro.figures import compression, features, runs, trajectories
+from repro.figures import compression, features, main_text, runs, trajectories
 from repro.figures.registry import REGISTRY, Context, MissingResults
 
 NAMES = [f"fig0{i}" for i in range(1, 9)]
@@ -134,3 +136,15 @@ def test_missing_experiment_names_the_run_command(tmp_path, name, experiment):
     ctx = Context(scale="tiny", results_dir=str(tmp_path / "results"), data_dir=str(tmp_path / "data"))
     with pytest.raises(MissingResults, match=f"repro run {experiment} --scale tiny"):
         REGISTRY[name].draw(ctx)
+
+
+def test_the_tradeoff_fit_line_spans_only_the_runs_it_fits(tmp_path):
+    ctx = syn.context(tmp_path)
+    syn.ising(ctx)
+    syn.final_pruning(ctx, syn.ISING, syn.ISING_ALPHAS, [np.nan, 4.0, 6.0, 8.0])  # the first α: c undefined
+    syn.final_metrics(ctx, syn.ISING, train_loss=syn.per_run(syn.ISING_ALPHAS, [0.69, 0.1, 0.15, 0.2]))
+    fig, ax = plt.subplots()
+    main_text.tradeoff_panel(fig, ax, ctx, syn.ISING, "Ising", syn.ISING_ALPHAS)
+    (line,) = [line for line in ax.get_lines() if line.get_label().startswith("linear fit")]
+    assert line.get_xdata().min() == pytest.approx(0.1) and line.get_xdata().max() == pytest.approx(0.2)
+    plt.close(fig)

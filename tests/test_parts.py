@@ -316,19 +316,23 @@ def test_an_unmergeable_value_says_why():
         part_rules.unmergeable("a seed mean")([1.0, 2.0], SEEDS)
 
 
-def test_a_key_in_only_some_parts_or_without_a_rule_is_one_line():
+def test_a_key_in_only_some_parts_is_left_out_and_named_and_one_without_a_rule_is_one_line():
     def part(seed, recorded):
         return parts.Part(Path(f"p{seed}.zarr.zip"), per_seed([0.0], [seed]), recorded)
 
-    key = ("llc", MODADD)
-    with pytest.raises(ValueError, match=r"^llc_modadd-main is recorded by p0.zarr.zip of the parts p0.zarr.zip, "
-                                         r"p1.zarr.zip: each must record it$"):
-        parts.merge_recorded([part(0, {key: 1.0}), part(1, {})])
+    key, kept = ("ipr_variants", MODADD, 0.3), ("llc", MODADD)  # 0.3: the α of p0's own choosing
+    merged, left_out = parts.merge_recorded([part(0, {key: {}, kept: per_seed([1.0], [0])}),
+                                             part(1, {kept: per_seed([2.0], [1])})])
+    assert list(merged) == [kept] and merged[kept].equals(per_seed([1.0, 2.0], [0, 1]))
+    assert left_out == ("ipr_variants_modadd-main_0.3 (only in p0.zarr.zip)",)
     with pytest.raises(ValueError, match=r"^novel_modadd-main: no merge rule for novel in "
                                          r"repro.part_rules.SEED_RULES$"):
         parts.merge_recorded([part(0, {("novel", MODADD): 1.0})])
     spectrum = ("unembedding_spectrum", MODADD, 10.0, 0)
-    assert parts.merge_recorded([part(0, {spectrum: 1.0}), part(1, {})]) == {spectrum: 1.0}
+    assert parts.merge_recorded([part(0, {spectrum: 1.0}), part(1, {})]) == ({spectrum: 1.0}, ())
+    with pytest.raises(ValueError, match=r"^unembedding_spectrum_modadd-main_10.0_0 is recorded by p0.zarr.zip, "
+                                         r"p1.zarr.zip: one seed, one part$"):
+        parts.merge_recorded([part(0, {spectrum: 1.0}), part(1, {spectrum: 2.0})])
 
 
 def test_seed_ranges_read_as_seeds_options():

@@ -17,7 +17,6 @@ from repro.figures.compression import (
     llc,
     magnitude_pruning,
 )
-from repro.figures.features import IPR_DEFAULT, ipr_variants
 from repro.figures.registry import Context
 from repro.figures.runs import (
     ISING,
@@ -245,7 +244,9 @@ def _ipr_collapse(ctx: Context, wd: str, modadd: str) -> Outcome:
     alpha, _, _, note = _best_compressibility(ctx, wd)
     if not math.isfinite(alpha) or alpha not in ctx.results(modadd)["alpha"].values:
         return Outcome(None, f"most compressible α = {alpha:g} not in modadd-main", detail=note)
-    ipr = {e: summary(ipr_variants(ctx, e, alpha)[IPR_DEFAULT])[0] for e in (wd, modadd)}
+    # the unembedding IPR of every final model (Eq. 7 as printed, IPR_DEFAULT), not ipr_variants at this α: the
+    # most compressible α of a chunk of seeds is not that of the whole grid, and a part records every α's measures
+    ipr = {e: summary(compression_measures(ctx, e)["ipr_output"].sel(alpha=alpha).values)[0] for e in (wd, modadd)}
     ratio = ipr[wd] / ipr[modadd]
     return Outcome(defined(0.05 <= ratio <= 0.2, ratio), f"{ratio:.2f}× ({ipr['modadd-wd']:.3f} vs "
                    f"{ipr['modadd-main']:.3f} at α = {alpha:g})", ratio, None,

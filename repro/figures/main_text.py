@@ -210,7 +210,8 @@ def tradeoff_panel(fig, ax, ctx: Context, experiment: str, title: str, fit_alpha
                    linewidth=0.3, gid=f"tradeoff {experiment} α={alpha:g}")
     fit = compressibility_fit(ctx, experiment, "train_loss", fit_alphas)
     if np.isfinite(fit.slope):
-        x = np.linspace(*np.nanpercentile(loss.sel(alpha=list(fit_alphas)).values, [0, 100]), 20)
+        fitted = loss.sel(alpha=list(fit_alphas)).where(np.isfinite(c.sel(alpha=list(fit_alphas))))
+        x = np.linspace(*np.nanpercentile(fitted.values, [0, 100]), 20)  # over the runs fitted: c defined
         ax.plot(x, fit.slope * x + fit.intercept, "k--", lw=1,
                 label=f"linear fit, {'steady α' if len(fit_alphas) < len(alphas) else 'all α'}: "
                       f"slope {fit.slope:.3g}, R² = {fit.r2:.2f} (n = {fit.n})")

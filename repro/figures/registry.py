@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,8 +130,8 @@ class Context:
         experiment = key[1] if len(key) > 1 else None
         if key[0] not in RAW and key[0] not in self.metrics_only.get(experiment, {key[0]}):
             raise NotPreloaded(f"{key_name(key)} {key!r} needs the θ, Fisher diagonals or data of {experiment}, "
-                               "which its merged results do not hold, and none of its parts recorded it: write "
-                               "the parts again with `repro reference --part`")
+                               "which its merged results do not hold, and not every one of its parts recorded "
+                               "it: write the parts again with `repro reference --part`")
 
     def reference_file(self, experiment: str) -> Path | None:
         """The reference file `experiment` is drawn from (it may not exist), None where it is drawn from its store."""
@@ -325,9 +326,13 @@ def render(name: str, ctx: Context, out_dir: str | None = FIGURES_DIR) -> list[P
     folder = Path(out_dir) / ctx.scale
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.png", folder / f"{name}.pdf", folder / f"{name}.txt"]
-    fig.savefig(paths[0], dpi=150)
-    fig.set_layout_engine("none")  # the PDF keeps the PNG's layout rather than computing it again (half its time)
-    fig.savefig(paths[1])
+    with warnings.catch_warnings():
+        # matplotlib warns when placing a legend took over a second of wall clock: on a loaded machine that is
+        # the load, not the figure, and tests turn every warning into an error
+        warnings.filterwarnings("ignore", message='Creating legend with loc="best" can be slow')
+        fig.savefig(paths[0], dpi=150)
+        fig.set_layout_engine("none")  # the PDF keeps the PNG's layout rather than computing it again (half its time)
+        fig.savefig(paths[1])
     plt.close(fig)
     caption = f"{spec.title}\nExperiments: {', '.join(spec.experiments)} (scale {ctx.scale}).\n"
     paths[2].write_text(caption + (f"Differences from the paper: {spec.notes}\n" if spec.notes else ""))
