@@ -148,7 +148,7 @@ class Merged(NamedTuple):
     values: dict[tuple, Any]
     recomputed: frozenset[str]
     summary: str
-    left_out: tuple[str, ...] = ()
+    left_out: tuple[str, ...]  # names of the values only some parts recorded (`merge_recorded`)
 
 
 def merged_values(experiment: str, scale: str, reference_dir: str | None = None) -> Merged:
