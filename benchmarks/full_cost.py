@@ -16,7 +16,11 @@ one chain, one Fourier IPR, one set of Ising layer correlations) is timed on ful
 the number of units in a full-scale figure pass (UNITS, counted from repro/figures). The cheap rest (reading
 stores, curves, drawing) is not included; benchmarks/figure_memory.py times a whole pass.
 
+With --device cuda the grids train on one GPU worker, each α group of all seeds one ensemble (the Fisher diagonals
+computed there too), against the plain loop on the same GPU; the figure pass, which runs on the CPU, is left out.
+
 Usage: .venv/bin/python benchmarks/full_cost.py [--workers 2] [--ising-epochs 100] [--modadd-epochs 1]
+       [--device cuda]
 """
 
 from __future__ import annotations
@@ -69,7 +73,8 @@ UNITS = {
 
 
 def machine_reference() -> str:
-    """One line to compare runs across days: date, CPU, cores, load and single-thread float32 matmul GFLOP/s."""
+    """One line to compare runs across days: date, CPU, cores, load, single-thread float32 matmul GFLOP/s, and
+    the GPU if there is one."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
@@ -77,7 +82,8 @@ def machine_reference() -> str:
     torch.set_num_threads(threads)
     return (f"machine: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {cpu_name()}, "
             f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, single-thread matmul "
-            f"{2 * 1024 ** 3 / best / 1e9:.0f} GFLOP/s")
+            f"{2 * 1024 ** 3 / best / 1e9:.0f} GFLOP/s"
+            + (f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""))
 
 
 def _timed(fn: Callable[[], object]) -> float:
@@ -196,18 +202,26 @@ def main(argv=None) -> None:
     parser.add_argument("--llc-steps", type=int, default=10, help="SGLD steps timed per chain (and twice as many)")
     parser.add_argument("--experiments", default=",".join(EXPERIMENTS), help="comma-separated subset")
     parser.add_argument("--data-dir", default="data", help="Ising data folder (full data generated once, ~1 min)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: train on one GPU, each α group of all seeds one ensemble; no figure pass")
     args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch sees no CUDA device here")
     sys.stdout.reconfigure(line_buffering=True)  # each line as it is measured, also into a file
     torch.set_num_threads(1)
     print(machine_reference())
     names = [n.strip() for n in args.experiments.split(",") if n.strip()]
     fulls = [load_experiment(name, "full") for name in names]
+    gpus = 1 if args.device == "cuda" else 0
+    if gpus:
+        args.workers = 1
+        fulls = [dataclasses.replace(full, device="cuda", seed_group_size=len(full.seeds)) for full in fulls]
     for full in fulls:
         prepare_data(full, args.data_dir, progress=False)
     print(f"{'training (full scale)':24s} {'s/epoch':>8s} {'s/ckpt':>7s} {'engine':>9s} {'plain loop':>10s} "
           f"{'ratio':>6s}")
     total = plain_total = 0.0
-    with connect(n_workers=args.workers, dashboard_address=None) as client:
+    with connect(n_workers=args.workers, dashboard_address=None, gpus=gpus) as client:
         client.wait_for_workers(args.workers)
         for full in fulls:
             epochs = args.ising_epochs if full.task == "ising" else args.modadd_epochs
@@ -220,6 +234,9 @@ def main(argv=None) -> None:
         client.cluster.close()
     print(f"{'training total':24s} {'':8s} {'':7s} {_hours(total)} {_hours(plain_total):>10s} "
           f"{plain_total / total:5.2f}×")
+    if gpus:
+        print("the figure pass runs on the CPU: time it with --device cpu")
+        return
     print(f"\n{'figure pass (full scale)':36s} {'units':>9s} {'ms/unit':>8s} {'time':>9s} {'plain':>9s} {'ratio':>6s}")
     figure_total = figure_plain = 0.0
     for task, name, ours, plain in figure_components(args.llc_steps):

@@ -1,4 +1,5 @@
-"""Per-model epoch time of the ensemble trainer vs a plain one-model-at-a-time PyTorch loop, single thread."""
+"""Per-model epoch time of the ensemble trainer vs a plain one-model-at-a-time PyTorch loop, single thread (or
+on a GPU with --device cuda, wall clock)."""
 
 from __future__ import annotations
 
@@ -48,7 +49,10 @@ def plain_training(data, alpha: float, seeds: RunSeeds, cfg: TrainConfig) -> tup
 
     Returns θ after training (param,) and the metrics, each (epoch,).
     """
-    model = model_at(cfg.task, scaled_init(cfg.task, alpha, seeds.torch("init")))
+    device = torch.device(cfg.device)
+    model = model_at(cfg.task, scaled_init(cfg.task, alpha, seeds.torch("init"))).to(device)
+    data = SimpleNamespace(**{name: getattr(data, name).to(device) for name in ("x_train", "y_train", "x_test",
+                                                                               "y_test")})
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     batch_gen = seeds.torch("batch")
     n, size = len(data.y_train), cfg.batch_size or len(data.y_train)
@@ -57,7 +61,7 @@ def plain_training(data, alpha: float, seeds: RunSeeds, cfg: TrainConfig) -> tup
         order = torch.randperm(n, generator=batch_gen) if cfg.shuffle and size < n else torch.arange(n)
         losses, correct = [], 0
         for start in range(0, n, size):
-            index = order[start : start + size]
+            index = order[start : start + size].to(device)
             x, y = data.x_train[index], data.y_train[index]
             optimizer.zero_grad()
             logits = model(x)
@@ -72,7 +76,7 @@ def plain_training(data, alpha: float, seeds: RunSeeds, cfg: TrainConfig) -> tup
                 logits = model(data.x_test)
             metrics["test_loss"][epoch] = F.cross_entropy(logits, data.y_test).item()
             metrics["test_acc"][epoch] = (logits.argmax(dim=1) == data.y_test).double().mean().item()
-    return flat_params(model).numpy(), metrics
+    return flat_params(model).cpu().numpy(), metrics
 
 
 def plain_grid(data, alphas, seeds: RunSeeds, cfg: TrainConfig) -> None:
@@ -83,7 +87,9 @@ def plain_grid(data, alphas, seeds: RunSeeds, cfg: TrainConfig) -> None:
 
 def ensemble_training(datas, alphas, seeds: list[RunSeeds], cfg: TrainConfig) -> None:
     """All models of every seed at once with the ensemble trainer (one seed: datas and seeds of length 1)."""
-    EnsembleTrainer(datas, alphas, seeds, cfg).train_until(cfg.epochs)
+    trainer = EnsembleTrainer(datas, alphas, seeds, cfg)
+    trainer.train_until(cfg.epochs)
+    trainer.diverged_epoch()  # waits for a GPU to finish
 
 
 def compare(task: str, n_models: int, seed_counts: list[int], epochs: int, args) -> list[float]:
@@ -95,8 +101,8 @@ def compare(task: str, n_models: int, seed_counts: list[int], epochs: int, args)
     alphas = list(np.geomspace(0.5, 4.0, n_models))
     datas = [make_data(seed) for seed in range(max(seed_counts))]
     seeds = [RunSeeds.from_seed(seed) for seed in range(max(seed_counts))]
-    cfg = TrainConfig(task=task, epochs=epochs, eval_every=args.eval_every, **SETTINGS[task])
-    warm_up = TrainConfig(task=task, epochs=1, **SETTINGS[task])
+    cfg = TrainConfig(task=task, epochs=epochs, eval_every=args.eval_every, device=args.device, **SETTINGS[task])
+    warm_up = TrainConfig(task=task, epochs=1, device=args.device, **SETTINGS[task])
     runs = {0: lambda c: plain_grid(datas[0], alphas, seeds[0], c)}
     runs.update({k: (lambda c, k=k: ensemble_training(datas[:k], alphas, seeds[:k], c)) for k in seed_counts})
     best = dict.fromkeys(runs, np.inf)
@@ -128,7 +134,10 @@ def main(argv=None) -> None:
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                         help="wall time, or this process's CPU time (steadier on a shared machine)")
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat (a smoke run)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cuda: both loops on the GPU")
     args = parser.parse_args(argv)
+    if args.device == "cuda":
+        args.clock = "wall"  # the GPU's work is not this process's CPU time
     if args.quick:
         args.ising_epochs, args.modadd_epochs, args.repeats = 30, 1, 1
     torch.set_num_threads(1)
@@ -141,8 +150,9 @@ def main(argv=None) -> None:
         for n_seeds, ensemble in zip(seed_counts, ensembles, strict=True):
             print(f"{task:8s} {n_models:6d} {n_seeds:5d} {epochs:6d} {plain:10.2f} {ensemble:12.2f} "
                   f"{plain / ensemble:6.2f}")
-    print(f"ms per model-epoch ({args.clock} clock, one thread, best of {args.repeats}); models = α values per "
-          "seed; ratio = plain / ensemble, higher is better")
+    where = "GPU" if args.device == "cuda" else "one thread"
+    print(f"ms per model-epoch ({args.clock} clock, {where}, best of {args.repeats}); models = α values per seed; "
+          "ratio = plain / ensemble, higher is better")
 
 
 if __name__ == "__main__":

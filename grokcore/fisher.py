@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from grokcore.models import ModAddMLP
-from grokcore.seeds import _ROLE_TAG
+from grokcore.seeds import role_rng
 
 VARIANTS = ("regression", "classif_logits")
 METHODS = ("auto", "nngeometry", "closed_form", "per_sample")
@@ -168,6 +168,5 @@ def fisher_samples(data, fisher_seed: int, split: str = "test", n: int | None = 
         return x
     if not 0 < n <= size:
         raise ValueError(f"Fisher sample count n={n!r} must lie in 1..{size} (the size of the {split} split)")
-    rng = np.random.default_rng(np.random.SeedSequence([fisher_seed, _ROLE_TAG["fisher"]]))
-    index = rng.permutation(size)[:n]
+    index = role_rng(fisher_seed, "fisher").permutation(size)[:n]
     return x[torch.as_tensor(index)]

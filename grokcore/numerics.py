@@ -1,4 +1,5 @@
-"""Floating-point settings of the engine's computations: denormal numbers flushed to zero."""
+"""Floating-point settings of the engine's computations: denormal numbers flushed to zero on the CPU, exact and
+repeatable convolutions on a GPU."""
 
 from __future__ import annotations
 
@@ -33,3 +34,16 @@ def flush_denormals() -> Iterator[None]:
         if not outer:
             torch.set_flush_denormal(False)
             _state.on = False
+
+
+def deterministic_cuda() -> None:
+    """Make cuDNN's convolutions on a GPU plain float32 and the same bits in every run, for this process.
+
+    By default cuDNN picks its convolution algorithms by timing them, some of which add in an order that changes
+    from run to run (two GPU runs of the tiny Ising grid differed bit for bit, benchmarks/gpu_agreement.py on an
+    H200, 2026-12-04), and rounds their inputs to TF32 (10-bit mantissas), coarser than the CPU's float32. The
+    Ising convolutions are small, so the deterministic choice costs little.
+    """
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.allow_tf32 = False

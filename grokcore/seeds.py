@@ -11,6 +11,11 @@ import torch
 _ROLE_TAG = {"data": 0, "init": 1, "batch": 2, "fisher": 3}
 
 
+def role_rng(seed: int, role: str) -> np.random.Generator:
+    """A NumPy generator of `seed` for `role` ('data', 'init', 'batch' or 'fisher'), from that role's stream."""
+    return np.random.default_rng(np.random.SeedSequence([seed, _ROLE_TAG[role]]))
+
+
 @dataclass(frozen=True)
 class RunSeeds:
     """The four seeds of one run (spec §3.4); the authors ran (k, k, k, k) for k = 0..9."""
@@ -27,7 +32,7 @@ class RunSeeds:
 
     def numpy(self, role: str) -> np.random.Generator:
         """A NumPy generator for `role` ('data', 'init', 'batch' or 'fisher')."""
-        return np.random.default_rng(np.random.SeedSequence([getattr(self, role), _ROLE_TAG[role]]))
+        return role_rng(getattr(self, role), role)
 
     def torch(self, role: str) -> torch.Generator:
         """A CPU torch generator for `role`, seeded from the same stream as `numpy(role)`."""

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from grokcore.ensemble import StackedNet, two_hot_tokens
 from grokcore.models import check_task, init_theta
-from grokcore.numerics import flush_denormals
+from grokcore.numerics import deterministic_cuda, flush_denormals
 from grokcore.seeds import RunSeeds
 
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
@@ -110,6 +110,8 @@ class EnsembleTrainer:
         self.cfg, self.seeds, self.weight_multipliers = cfg, seeds, alphas
         self.n_seeds = len(seed_list)
         self.device = torch.device(cfg.device)
+        if self.device.type == "cuda":
+            deterministic_cuda()
         # Same product as grokcore.models.scaled_init, so checkpoint 0 equals it bit for bit.
         theta0 = torch.cat([torch.stack([float(alpha) * theta_init for alpha in alphas])
                             for theta_init in (init_theta(cfg.task, s.torch("init")) for s in seed_list)])
@@ -143,8 +145,10 @@ class EnsembleTrainer:
         return slice(seed_index * per_seed, (seed_index + 1) * per_seed)
 
     def _inputs(self, x: torch.Tensor) -> torch.Tensor:
-        """Network inputs on the device: token pairs for two-hot mod-add rows (the fast first layer), else x."""
-        tokens = two_hot_tokens(x) if self.cfg.task == "modadd" else None
+        """Network inputs on the device: on the CPU token pairs for two-hot mod-add rows (the fast first layer),
+        else x. On a GPU the lookup's backward would scatter with atomic adds, in an order that changes from run to
+        run; the dense product of the two-hot rows is as cheap there and gives the same bits every time."""
+        tokens = two_hot_tokens(x) if self.cfg.task == "modadd" and self.device.type == "cpu" else None
         return (x if tokens is None else tokens).to(self.device)
 
     def _optimizer_leaves(self) -> list[tuple[nn.Parameter, torch.Tensor, tuple[int, ...]]]:

@@ -6,7 +6,8 @@ import math
 import re
 
 import pytest
-from full_cost import UNITS, extrapolate, machine_reference, sliced, training_cost
+import torch
+from full_cost import UNITS, extrapolate, machine_reference, main, sliced, training_cost
 
 from repro.cluster import connect
 from repro.config import load_experiment
@@ -41,3 +42,9 @@ def test_training_cost_of_a_real_engine_slice_is_positive(tmp_path):
         t_epoch, t_checkpoint, total = training_cost(exp, 1, client, str(tmp_path))
         client.cluster.close()
     assert t_epoch >= 0 and t_checkpoint >= 0 and math.isfinite(total) and total > 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_cuda_without_a_gpu_stops_with_one_line():
+    with pytest.raises(SystemExit, match="no CUDA device"):
+        main(["--device", "cuda"])

@@ -3,7 +3,7 @@ import threading
 import pytest
 import torch
 
-from grokcore.numerics import flush_denormals
+from grokcore.numerics import deterministic_cuda, flush_denormals
 
 DENORMAL = 1e-40  # below float32's smallest normal number, 1.18e-38
 
@@ -43,3 +43,14 @@ def test_the_setting_belongs_to_the_calling_thread():
         go.set()
         other.join()
     assert seen[0] != 0
+
+
+def test_deterministic_cuda_asks_cudnn_for_plain_float32_and_fixed_algorithms():
+    backends = torch.backends.cudnn
+    before = (backends.deterministic, backends.benchmark, backends.allow_tf32)
+    try:
+        backends.deterministic, backends.benchmark, backends.allow_tf32 = False, True, True
+        deterministic_cuda()
+        assert (backends.deterministic, backends.benchmark, backends.allow_tf32) == (True, False, False)
+    finally:
+        backends.deterministic, backends.benchmark, backends.allow_tf32 = before

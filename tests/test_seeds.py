@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from grokcore.seeds import RunSeeds
+from grokcore.seeds import RunSeeds, role_rng
 
 
 def test_same_seed_same_draws():
@@ -22,3 +22,10 @@ def test_changing_one_role_leaves_the_others_alone():
     a, b = RunSeeds(0, 0, 0, 0), RunSeeds(0, 1, 0, 0)
     assert np.array_equal(a.numpy("data").random(3), b.numpy("data").random(3))
     assert not np.array_equal(a.numpy("init").random(3), b.numpy("init").random(3))
+
+
+def test_role_rng_is_the_run_seeds_stream_of_that_role():
+    seeds = RunSeeds(3, 5, 7, 9)
+    for role, seed in (("data", 3), ("init", 5), ("batch", 7), ("fisher", 9)):
+        assert np.array_equal(role_rng(seed, role).random(4), seeds.numpy(role).random(4))
+    assert not np.array_equal(role_rng(9, "fisher").random(4), role_rng(9, "batch").random(4))
