@@ -32,7 +32,8 @@ def _pick(s0, s1, s2, s3):
 @numba.njit(cache=True, fastmath={"contract"}, error_model="numpy")
 def _pad(x, b, xp):
     """Snapshot b of every group of x (G, B, 16, 16) into the interior of the zero-bordered xp (18, 18, C1), as
-    conv1's lanes read it: lane jN+m holds the snapshot of model m (of N = G·A, seed-major), group m // A."""
+    the backward's conv1 weight gradient reads it: lane jN+m holds the snapshot of model m (of N = G·A,
+    seed-major), group m // A."""
     n = xp.shape[2] // 2
     per_group = n // x.shape[0]
     for y in range(SIDE):
@@ -46,16 +47,15 @@ def _pad(x, b, xp):
 
 @numba.njit(cache=True, fastmath={"contract"}, error_model="numpy")
 def _expand(a1_b, e):
-    """conv2's input per output lane: e[y+1, x+1, j, kN+m] = ReLU(a1_b[y, x, jN+m]) in e (10, 10, 2, C2) with a
-    zero border, so that conv2 (grouped: 2 → 4 channels per model) is a stencil on each lane."""
-    n = a1_b.shape[2] // 2
+    """conv2's input e[y+1, x+1, c] = ReLU(a1_b[y, x, c]) in e (10, 10, C1) with a zero border. conv2's output
+    lane kN+m reads input lanes jN+m (grouped: 2 → 4 channels per model), contiguous runs of N lanes for each
+    (j, k). Once per input lane, not copied per output lane: 32 kB at 40 models instead of 128 kB, which left L1
+    (forward 5-15 % faster, the same numbers bit for bit)."""
     for y in range(8):
         for x in range(8):
-            for j in range(2):
-                for k in range(4):
-                    for m in range(n):
-                        a = a1_b[y, x, j * n + m]
-                        e[y + 1, x + 1, j, k * n + m] = 0.0 if a <= 0 else a  # ReLU, NaN kept as torch does
+            for c in range(a1_b.shape[2]):
+                a = a1_b[y, x, c]
+                e[y + 1, x + 1, c] = 0.0 if a <= 0 else a  # ReLU, NaN kept as torch does
 
 
 # Lanes: conv1's channel j of model m is lane jN+m, conv2's channel k of model m lane kN+m, so that the
@@ -72,38 +72,49 @@ def _forward(x, w1, b1, w2, b2, a1, i1, out, i2):
     picked, i1 (B, 8, 8, C1) and i2 (B, 16, C2) (int8).
     """
     c1, c2, n = b1.shape[0], b2.shape[0], b1.shape[0] // 2
-    xp = np.zeros((SIDE + 2, SIDE + 2, c1), np.float32)
-    e = np.zeros((10, 10, 2, c2), np.float32)
+    groups = x.shape[0]
+    per_group = n // groups
+    # conv1 reads each group's zero-bordered snapshot as 16 scalars per window, shared by the group's lanes: a
+    # forward 5-20 % faster (8-80 models) than from a per-lane copy (18 × 18 × C1, 104 kB at 40 models), which the
+    # backward's weight gradient keeps (there the scalars were slower).
+    xg = np.zeros((groups, SIDE + 2, SIDE + 2), np.float32)
+    e = np.zeros((10, 10, c1), np.float32)
     a2 = np.empty((16, c2), np.float32)
     for b in range(x.shape[1]):
-        _pad(x, b, xp)
+        xg[:, 1 : SIDE + 1, 1 : SIDE + 1] = x[:, b]
         for py in range(8):
             for px in range(8):
                 y, x0 = 2 * py, 2 * px
-                for c in range(c1):
-                    s0 = s1 = s2 = s3 = b1[c]
-                    for dy in range(3):
-                        for dx in range(3):
-                            w = w1[3 * dy + dx, c]
-                            s0 += w * xp[y + dy, x0 + dx, c]
-                            s1 += w * xp[y + dy, x0 + dx + 1, c]
-                            s2 += w * xp[y + dy + 1, x0 + dx, c]
-                            s3 += w * xp[y + dy + 1, x0 + dx + 1, c]
-                    a1[b, py, px, c], i1[b, py, px, c] = _pick(s0, s1, s2, s3)
+                for grp in range(groups):
+                    p = xg[grp, y : y + 4, x0 : x0 + 4]
+                    for j in range(2):
+                        for a in range(per_group):
+                            c = j * n + grp * per_group + a
+                            s0 = s1 = s2 = s3 = b1[c]
+                            for dy in range(3):
+                                for dx in range(3):
+                                    w = w1[3 * dy + dx, c]
+                                    s0 += w * p[dy, dx]
+                                    s1 += w * p[dy, dx + 1]
+                                    s2 += w * p[dy + 1, dx]
+                                    s3 += w * p[dy + 1, dx + 1]
+                            a1[b, py, px, c], i1[b, py, px, c] = _pick(s0, s1, s2, s3)
         _expand(a1[b], e)
         for cell in range(16):
             y, x0 = 2 * (cell // 4), 2 * (cell % 4)
-            for o in range(c2):
-                s0 = s1 = s2 = s3 = b2[o]
-                for dy in range(3):
-                    for dx in range(3):
-                        for j in range(2):
-                            w = w2[3 * dy + dx, j, o]
-                            s0 += w * e[y + dy, x0 + dx, j, o]
-                            s1 += w * e[y + dy, x0 + dx + 1, j, o]
-                            s2 += w * e[y + dy + 1, x0 + dx, j, o]
-                            s3 += w * e[y + dy + 1, x0 + dx + 1, j, o]
-                a2[cell, o], i2[b, cell, o] = _pick(s0, s1, s2, s3)
+            for k in range(4):
+                for m in range(n):
+                    o = k * n + m
+                    s0 = s1 = s2 = s3 = b2[o]
+                    for dy in range(3):
+                        for dx in range(3):
+                            for j in range(2):
+                                w, c = w2[3 * dy + dx, j, o], j * n + m
+                                s0 += w * e[y + dy, x0 + dx, c]
+                                s1 += w * e[y + dy, x0 + dx + 1, c]
+                                s2 += w * e[y + dy + 1, x0 + dx, c]
+                                s3 += w * e[y + dy + 1, x0 + dx + 1, c]
+                    a2[cell, o], i2[b, cell, o] = _pick(s0, s1, s2, s3)
         for k in range(4):
             for m in range(n):
                 for cell in range(16):
@@ -118,7 +129,7 @@ def _backward(x, w2, a1, i1, i2, out, grad_out, gw1, gb1, gw2, gb2):
     the pooled gradient where the window picked position q, else 0."""
     c1, c2, n = a1.shape[3], i2.shape[2], a1.shape[3] // 2
     xp = np.zeros((SIDE + 2, SIDE + 2, c1), np.float32)
-    e, ge = np.zeros((10, 10, 2, c2), np.float32), np.empty((10, 10, 2, c2), np.float32)
+    e, ge = np.zeros((10, 10, c1), np.float32), np.empty((10, 10, 2, c2), np.float32)
     g, h, g1 = np.empty((4, c2), np.float32), np.empty((4, c1), np.float32), np.empty(c1, np.float32)
     grad_a2 = np.empty((16, c2), np.float32)
     for b in range(x.shape[1]):
@@ -139,9 +150,11 @@ def _backward(x, w2, a1, i1, i2, out, grad_out, gw1, gb1, gw2, gb2):
             for t in range(9):
                 y, x0 = 2 * (cell // 4) + t // 3, 2 * (cell % 4) + t % 3
                 for j in range(2):
-                    for o in range(c2):
-                        gw2[t, j, o] += (g[0, o] * e[y, x0, j, o] + g[1, o] * e[y, x0 + 1, j, o]
-                                         + g[2, o] * e[y + 1, x0, j, o] + g[3, o] * e[y + 1, x0 + 1, j, o])
+                    for k in range(4):
+                        for m in range(n):
+                            o, c = k * n + m, j * n + m
+                            gw2[t, j, o] += (g[0, o] * e[y, x0, c] + g[1, o] * e[y, x0 + 1, c]
+                                             + g[2, o] * e[y + 1, x0, c] + g[3, o] * e[y + 1, x0 + 1, c])
             for q in range(4):
                 for t in range(9):
                     y, x0 = 2 * (cell // 4) + q // 2 + t // 3, 2 * (cell % 4) + q % 2 + t % 3
