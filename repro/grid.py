@@ -427,7 +427,9 @@ def _train_on_cluster(exp: Experiment, store_path: str, data: DataRef, client, f
                for seeds, group in tasks]
     try:
         for future in as_completed(futures, loop=client.loop):  # the client need not be dask's default
-            tracker.cells_finished(_finished_lines(future.result()))
+            for line in tracker.cells_finished(_finished_lines(future.result())):
+                if not progress:
+                    echo(line)
     except KeyboardInterrupt:
         client.cancel(futures)
         echo(f"\ninterrupted: the store {store_path} is readable; rerun the same command to resume")

@@ -84,13 +84,18 @@ class GridProgress:
         if self.on_event is not None:
             self.on_event(msg)
 
-    def cells_finished(self, lines: list[str]) -> None:
-        """Print a line per finished cell above the bar."""
+    def cells_finished(self, lines: list[str]) -> list[str]:
+        """Count the finished cells of `lines` (one per cell) and return them numbered; shown above the bar,
+        unless the bar is disabled (then the caller decides where they go)."""
+        numbered = []
         with self._lock:
             for line in lines:
                 self.n_finished += 1
                 self._postfix()
-                self.bar.write(f"{line} ({self.n_finished}/{self.n_cells} cells)")  # redraws the bar below
+                numbered.append(f"{line} ({self.n_finished}/{self.n_cells} cells)")
+                if not self.bar.disable:
+                    self.bar.write(numbered[-1])  # redraws the bar below
+        return numbered
 
     def _postfix(self) -> None:
         """Set the bar's postfix without drawing it: each caller draws once (a log file keeps every draw)."""

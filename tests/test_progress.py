@@ -18,14 +18,17 @@ def tiny_grid(epochs=4):
     return experiment_from_dict(raw, name="progress", scale="tiny")
 
 
-def test_workers_report_every_epoch_of_every_task(tmp_path):
-    exp, events = tiny_grid(), []
+def test_workers_report_every_epoch_of_every_task(tmp_path, capsys):
+    exp, events, said = tiny_grid(), [], []
     configure_workers()
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster, Client(cluster) as client:
         worker_pids = set(client.run(os.getpid).values())
-        run_experiment(exp, str(tmp_path / "grid.zarr"), client=client, progress=False, echo=lambda *_: None,
+        run_experiment(exp, str(tmp_path / "grid.zarr"), client=client, progress=False, echo=said.append,
                        report_every=0.0, on_event=events.append)
+    # Without a bar, the finished cells are told through echo, not printed.
+    assert sorted(line[-11:] for line in said if "finished α" in line) == [f"({k}/4 cells)" for k in range(1, 5)]
+    assert "finished α" not in capsys.readouterr().out
     assert {e["pid"] for e in events} <= worker_pids and os.getpid() not in worker_pids
     tasks = {e["task"] for e in events}
     assert tasks == {"progress-seed0-a0", "progress-seed1-a0"}
@@ -46,6 +49,7 @@ def test_bar_counts_model_epochs_of_all_running_tasks():
     progress.handle((2.0, {"kind": "done", "task": "a", "epoch": 10, "models": 2}))
     assert progress.position == 10 + 2 * 5 + 3 * 4
     assert [t["running"] for t in progress.tasks.values()] == [False, True]
-    progress.cells_finished(["  finished α = 1", "  finished α = 2"])
+    assert progress.cells_finished(["  finished α = 1", "  finished α = 2"]) == [
+        "  finished α = 1 (2/4 cells)", "  finished α = 2 (3/4 cells)"]
     assert progress.n_finished == 3
     progress.close()
