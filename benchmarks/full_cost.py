@@ -17,7 +17,8 @@ the number of units in a full-scale figure pass (UNITS, counted from repro/figur
 stores, curves, drawing) is not included; benchmarks/figure_memory.py times a whole pass.
 
 With --device cuda the grids train on one GPU worker, each α group of all seeds one ensemble (the Fisher diagonals
-computed there too), against the plain loop on the same GPU; the figure pass, which runs on the CPU, is left out.
+computed there too), against the plain loop on the same GPU; the figure pass's components are left out (they are
+timed on the CPU).
 
 Usage: .venv/bin/python benchmarks/full_cost.py [--workers 2] [--ising-epochs 100] [--modadd-epochs 1]
        [--device cuda]
@@ -235,7 +236,7 @@ def main(argv=None) -> None:
     print(f"{'training total':24s} {'':8s} {'':7s} {_hours(total)} {_hours(plain_total):>10s} "
           f"{plain_total / total:5.2f}×")
     if gpus:
-        print("the figure pass runs on the CPU: time it with --device cpu")
+        print("figure pass: its components are timed on the CPU, with --device cpu")
         return
     print(f"\n{'figure pass (full scale)':36s} {'units':>9s} {'ms/unit':>8s} {'time':>9s} {'plain':>9s} {'ratio':>6s}")
     figure_total = figure_plain = 0.0
