@@ -41,7 +41,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from pruning_speed import plain_evaluation  # noqa: E402
-from train_speed import modadd_data, plain_training  # noqa: E402
+from train_speed import modadd_data, plain_training, require_cuda  # noqa: E402
 
 from grokcore.measures import fourier, ising_features, llc, pruning  # noqa: E402
 from grokcore.models import init_theta, model_at  # noqa: E402
@@ -206,8 +206,7 @@ def main(argv=None) -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="cuda: train on one GPU, each α group of all seeds one ensemble; no figure pass")
     args = parser.parse_args(argv)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: torch sees no CUDA device here")
+    require_cuda(args.device)
     sys.stdout.reconfigure(line_buffering=True)  # each line as it is measured, also into a file
     torch.set_num_threads(1)
     print(machine_reference())

@@ -1,7 +1,7 @@
 """Does training on a GPU give the CPU's numbers? Tiny grids through the real engine on both, compared.
 
-Each experiment's tiny grid is trained into stores three times: on one CPU worker, and twice on one GPU worker
-with each α group of all seeds one ensemble (as a GPU run would). Printed per experiment: the largest difference
+Each experiment's tiny grid is trained into stores three times, each α group of all seeds one ensemble (as a GPU
+run would): on one CPU worker, and twice on one GPU worker. Printed per experiment: the largest difference
 of θ, of the Fisher diagonals (relative to their largest value) and of the metrics between the CPU and the GPU
 (float round-off, amplified by training, is expected), and whether the two GPU runs are identical bit for bit.
 
@@ -17,10 +17,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from full_cost import machine_reference  # noqa: E402
+from train_speed import require_cuda  # noqa: E402
 
 from grokcore.store import open_results  # noqa: E402
 from repro.cluster import connect  # noqa: E402
@@ -54,14 +54,15 @@ def main(argv=None) -> None:
     parser.add_argument("--scale", default="tiny")
     parser.add_argument("--data-dir", default="data")
     args = parser.parse_args(argv)
-    if not torch.cuda.is_available():
-        raise SystemExit("torch sees no CUDA device here: this script compares a GPU with the CPU")
+    require_cuda("cuda")
     print(machine_reference())
     for name in (n.strip() for n in args.experiments.split(",") if n.strip()):
         exp = load_experiment(name, args.scale)
-        gpu = dataclasses.replace(exp, device="cuda", seed_group_size=len(exp.seeds))
+        # Both devices train each α group of all seeds as one ensemble, so that only the device differs.
+        cpu = dataclasses.replace(exp, seed_group_size=len(exp.seeds))
+        gpu = dataclasses.replace(cpu, device="cuda")
         with tempfile.TemporaryDirectory() as tmp:
-            cpu_run = trained(exp, tmp, "cpu", args.data_dir)
+            cpu_run = trained(cpu, tmp, "cpu", args.data_dir)
             gpu_runs = [trained(gpu, tmp, f"gpu{k}", args.data_dir) for k in range(2)]
         diffs = [f"{key} {largest_difference(cpu_run[key], gpu_runs[0][key], relative=key == 'fim_diag'):.2e}"
                  for key in cpu_run]

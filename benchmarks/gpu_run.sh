@@ -15,7 +15,7 @@ step() {  # step SECONDS COMMAND...: run it, time it, never stop the script
     local limit=$1; shift
     echo "== $* (limit ${limit} s)"
     local start=$SECONDS
-    timeout "$limit" "$@"
+    timeout -s INT -k 30 "$limit" "$@"  # INT: the run closes its Dask cluster as on Ctrl-C
     echo "== exit $? after $((SECONDS - start)) s"
 }
 {

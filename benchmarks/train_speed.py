@@ -12,6 +12,7 @@ import torch
 from torch.nn import functional as F
 
 from grokcore.models import P_MODADD, flat_params, model_at, scaled_init
+from grokcore.numerics import deterministic_cuda
 from grokcore.seeds import RunSeeds
 from grokcore.train import METRICS, EnsembleTrainer, TrainConfig
 
@@ -50,6 +51,8 @@ def plain_training(data, alpha: float, seeds: RunSeeds, cfg: TrainConfig) -> tup
     Returns θ after training (param,) and the metrics, each (epoch,).
     """
     device = torch.device(cfg.device)
+    if device.type == "cuda":
+        deterministic_cuda()  # the ensemble trainer's convolution settings, so both loops time the same kernels
     model = model_at(cfg.task, scaled_init(cfg.task, alpha, seeds.torch("init"))).to(device)
     data = SimpleNamespace(**{name: getattr(data, name).to(device) for name in ("x_train", "y_train", "x_test",
                                                                                "y_test")})
@@ -77,6 +80,12 @@ def plain_training(data, alpha: float, seeds: RunSeeds, cfg: TrainConfig) -> tup
             metrics["test_loss"][epoch] = F.cross_entropy(logits, data.y_test).item()
             metrics["test_acc"][epoch] = (logits.argmax(dim=1) == data.y_test).double().mean().item()
     return flat_params(model).cpu().numpy(), metrics
+
+
+def require_cuda(device: str) -> None:
+    """Stop with one line if `device` is cuda and torch sees no CUDA device."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch sees no CUDA device here")
 
 
 def plain_grid(data, alphas, seeds: RunSeeds, cfg: TrainConfig) -> None:
@@ -136,6 +145,7 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat (a smoke run)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cuda: both loops on the GPU")
     args = parser.parse_args(argv)
+    require_cuda(args.device)
     if args.device == "cuda":
         args.clock = "wall"  # the GPU's work is not this process's CPU time
     if args.quick:

@@ -1,5 +1,5 @@
-"""Floating-point settings of the engine's computations: denormal numbers flushed to zero on the CPU, exact and
-repeatable convolutions on a GPU."""
+"""Floating-point settings of the engine's computations: denormal numbers flushed to zero on the CPU, float32
+(no TF32) and repeatable convolutions on a GPU."""
 
 from __future__ import annotations
 
@@ -39,10 +39,11 @@ def flush_denormals() -> Iterator[None]:
 def deterministic_cuda() -> None:
     """Make cuDNN's convolutions on a GPU plain float32 and the same bits in every run, for this process.
 
-    By default cuDNN picks its convolution algorithms by timing them, some of which add in an order that changes
-    from run to run (two GPU runs of the tiny Ising grid differed bit for bit, benchmarks/gpu_agreement.py on an
-    H200, 2026-12-04), and rounds their inputs to TF32 (10-bit mantissas), coarser than the CPU's float32. The
-    Ising convolutions are small, so the deterministic choice costs little.
+    By default cuDNN may use algorithms that add in an order that changes from run to run (two GPU runs of the
+    tiny Ising grid differed bit for bit, benchmarks/gpu_agreement.py on an H200, 2026-12-04), and rounds the
+    convolutions' inputs to TF32 (10-bit mantissas), coarser than the CPU's float32. The Ising convolutions are
+    small, so the deterministic choice costs little. Benchmark mode (off by default) would pick algorithms by
+    timing them, run by run: kept off.
     """
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False

@@ -419,7 +419,7 @@ def _train_on_cluster(exp: Experiment, store_path: str, data: DataRef, client, f
     topic = f"repro-progress-{run_id}"
     done = np.maximum(st.cell_status(store_path).values, 0)
     tracker = GridProgress(exp.name, total=done.size * exp.epochs, done=int(done.sum()), n_cells=n_cells,
-                           n_finished=n_cells - n_todo, enabled=progress, on_event=on_event)
+                           n_finished=n_cells - n_todo, enabled=progress, on_event=on_event, echo=echo)
     client.subscribe_topic(topic, tracker.handle)
     futures = [client.submit(train_cells, exp, store_path, data, seeds, group, report_to=topic,
                              report_every=report_every, fence=fence, pure=False, retries=2,
@@ -427,9 +427,7 @@ def _train_on_cluster(exp: Experiment, store_path: str, data: DataRef, client, f
                for seeds, group in tasks]
     try:
         for future in as_completed(futures, loop=client.loop):  # the client need not be dask's default
-            for line in tracker.cells_finished(_finished_lines(future.result())):
-                if not progress:
-                    echo(line)
+            tracker.cells_finished(_finished_lines(future.result()))
     except KeyboardInterrupt:
         client.cancel(futures)
         echo(f"\ninterrupted: the store {store_path} is readable; rerun the same command to resume")

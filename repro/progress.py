@@ -57,12 +57,13 @@ class GridProgress:
     """
 
     def __init__(self, desc: str, total: int, done: int, n_cells: int, n_finished: int, enabled: bool = True,
-                 on_event: Callable[[dict], None] | None = None):
+                 on_event: Callable[[dict], None] | None = None, echo: Callable[[str], None] = print):
         from tqdm import tqdm
 
         self.bar = tqdm(total=total, initial=done, desc=desc, unit="model-epoch", unit_scale=True,
                         disable=not enabled, smoothing=0.1)
         self.done, self.n_cells, self.n_finished, self.on_event = done, n_cells, n_finished, on_event
+        self.echo = echo
         self.position = done  # model-epochs trained so far (the bar's count, also when it is not shown)
         self.tasks: dict[str, dict] = {}
         self._lock = threading.Lock()
@@ -84,18 +85,14 @@ class GridProgress:
         if self.on_event is not None:
             self.on_event(msg)
 
-    def cells_finished(self, lines: list[str]) -> list[str]:
-        """Count the finished cells of `lines` (one per cell) and return them numbered; shown above the bar,
-        unless the bar is disabled (then the caller decides where they go)."""
-        numbered = []
+    def cells_finished(self, lines: list[str]) -> None:
+        """Count the finished cells of `lines` (one per cell) and show each, numbered, above the bar (which it
+        redraws below), or through `echo` when the bar is disabled."""
         with self._lock:
             for line in lines:
                 self.n_finished += 1
                 self._postfix()
-                numbered.append(f"{line} ({self.n_finished}/{self.n_cells} cells)")
-                if not self.bar.disable:
-                    self.bar.write(numbered[-1])  # redraws the bar below
-        return numbered
+                (self.echo if self.bar.disable else self.bar.write)(f"{line} ({self.n_finished}/{self.n_cells} cells)")
 
     def _postfix(self) -> None:
         """Set the bar's postfix without drawing it: each caller draws once (a log file keeps every draw)."""

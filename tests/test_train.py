@@ -363,3 +363,19 @@ def test_training_stops_once_every_model_has_diverged(monkeypatch):
     trainer.train_until(50)
     assert trainer.epoch == 50 and trainer.diverged_epoch().tolist() == [0]
     assert all(np.isnan(values).all() for values in trainer.metrics().values())
+
+
+def test_dense_two_hot_rows_train_to_the_token_lookups_bits(monkeypatch):
+    # On a GPU the trainer feeds mod-add the dense two-hot rows (no atomic scatter); on the CPU, token pairs. With
+    # batches of at most CHUNK_ROWS rows the two forms sum in the same order, so they give the same bits.
+    cfg = config("modadd", epochs=3)
+    lookup = EnsembleTrainer(DATA["modadd"], ALPHAS, SEEDS, cfg)
+    asked = []
+    monkeypatch.setattr("grokcore.train.two_hot_tokens", lambda x: asked.append(x) or None)  # "not two-hot"
+    dense = EnsembleTrainer(DATA["modadd"], ALPHAS, SEEDS, cfg)
+    assert len(asked) == 2  # the training and the test rows are fed dense
+    for trainer in (lookup, dense):
+        trainer.train_until(3)
+    assert np.array_equal(lookup.theta(), dense.theta())
+    for name in METRICS:
+        np.testing.assert_array_equal(lookup.metrics()[name], dense.metrics()[name])
