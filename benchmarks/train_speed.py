@@ -85,7 +85,7 @@ def plain_training(data, alpha: float, seeds: RunSeeds, cfg: TrainConfig) -> tup
 def require_cuda(device: str) -> None:
     """Stop with one line if `device` is cuda and torch sees no CUDA device."""
     if device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: torch sees no CUDA device here")
+        raise SystemExit("this needs a GPU, and torch sees no CUDA device here")
 
 
 def plain_grid(data, alphas, seeds: RunSeeds, cfg: TrainConfig) -> None:

@@ -154,9 +154,10 @@ def _checkpoint_writer(exp, trainer, writers, datas, run_seeds):
     Fisher diagonals, resume state), one seed after another; a crash between two seeds leaves them at different
     epochs, and `pending_tasks` resumes each from its own."""
     from grokcore.fisher import fim_diag, fisher_samples
+    from grokcore.models import model_at
 
-    # On a GPU the Fisher diagonals are computed there too: on the worker's one CPU thread the 80 Ising models'
-    # would take seconds per checkpoint, longer than the 200 epochs between two checkpoints.
+    # On a GPU the Fisher diagonals are computed there too: on the worker's one CPU thread an Ising model's takes
+    # about 31 ms, 2.5 s for 80 models, against about 1 s for the 200 GPU epochs between two checkpoints.
     x_fisher = [fisher_samples(split, seeds.fisher, exp.fisher.split, exp.fisher.n_samples).to(trainer.device)
                 for split, seeds in zip(datas, run_seeds, strict=True)]
 
@@ -167,9 +168,10 @@ def _checkpoint_writer(exp, trainer, writers, datas, run_seeds):
             rows = range(theta.shape[0])[trainer.seed_models(k)]
             fim = None
             if exp.fisher.enabled:  # none for a model that diverged: its θ is not a result
+                # each model from the θ read once above (trainer.member would read every model's θ again)
                 fim = np.stack([nan if diverged[m] >= 0 else
-                                fim_diag(trainer.member(m).to(trainer.device), x_fisher[k], exp.fisher.variant)
-                                for m in rows])
+                                fim_diag(model_at(exp.task, theta[m]).to(trainer.device), x_fisher[k],
+                                         exp.fisher.variant) for m in rows])
             writer.metrics(start_epoch, trainer.epoch, {name: values[rows] for name, values in metrics.items()})
             writer.checkpoint(index, theta[rows], fim)
             writer.commit(state)
