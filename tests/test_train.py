@@ -13,6 +13,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 from train_speed import plain_training
 
+from grokcore.ensemble import StackedNet, two_hot_tokens
 from grokcore.models import P_MODADD, flat_params, model_at, scaled_init
 from grokcore.seeds import RunSeeds
 from grokcore.train import CHUNK_ROWS, METRICS, EnsembleTrainer, TrainConfig
@@ -379,3 +380,32 @@ def test_dense_two_hot_rows_train_to_the_token_lookups_bits(monkeypatch):
     assert np.array_equal(lookup.theta(), dense.theta())
     for name in METRICS:
         np.testing.assert_array_equal(lookup.metrics()[name], dense.metrics()[name])
+
+
+@pytest.mark.parametrize("task", ["ising", "modadd"])
+def test_each_step_is_torch_adams_step_bit_for_bit(task):
+    # After its first step the trainer calls Adam's fused kernel itself. torch.optim.Adam stepping contiguous copies
+    # of the parameters (in the trainer's memory layout: W_in stored transposed) with the same gradients must land
+    # on the same bits.
+    cfg = config(task, epochs=3)
+    trainer = EnsembleTrainer(DATA[task], ALPHAS, SEEDS, cfg)
+    net = StackedNet.from_theta(task, trainer.theta())
+    layout = [p if p.is_contiguous() else p.transpose(1, 2) for p in net.parameters()]
+    leaves = [torch.nn.Parameter(view.detach().contiguous()) for view in layout]
+    adam = torch.optim.Adam(leaves, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    x, y = DATA[task].x_train, DATA[task].y_train
+    x = two_hot_tokens(x) if task == "modadd" else x
+    size = cfg.batch_size or len(y)
+    for _ in range(cfg.epochs):
+        for start in range(0, len(y), size):
+            rows = slice(start, start + size)
+            labels = y[None, rows].expand(len(ALPHAS), -1)
+            _, _, grads = StackedNet.loss_grads(net, x[None, rows], labels, len(labels[0]))
+            for leaf, grad in zip(leaves, grads, strict=True):
+                leaf.grad = (grad if leaf.shape == grad.shape else grad.transpose(1, 2)).contiguous()
+            adam.step()
+            with torch.no_grad():
+                for view, leaf in zip(layout, leaves, strict=True):
+                    view.copy_(leaf)
+    trainer.train_until(cfg.epochs)
+    assert np.array_equal(trainer.theta(), net.theta().numpy())
