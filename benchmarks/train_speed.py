@@ -135,7 +135,8 @@ def main(argv=None) -> None:
     parser.add_argument("--ising-seeds", type=_counts, default=[1, 5],
                         help="seeds one Ising ensemble spans, a row each (ising-main at full scale: 5)")
     parser.add_argument("--ising-epochs", type=int, default=300)
-    parser.add_argument("--modadd-models", type=int, default=4, help="number of α values (models) for mod-add")
+    parser.add_argument("--modadd-models", type=int, default=11,
+                        help="number of α values (models) for mod-add (modadd-main's ensemble at full scale: 11)")
     parser.add_argument("--modadd-seeds", type=_counts, default=[1], help="seeds one mod-add ensemble spans")
     parser.add_argument("--modadd-epochs", type=int, default=3)
     parser.add_argument("--eval-every", type=int, default=1, help="test-evaluation cadence in epochs")
