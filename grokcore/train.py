@@ -259,7 +259,7 @@ class EnsembleTrainer:
                 ce = F.cross_entropy(logits.flatten(0, 1), y_chunk.flatten(), reduction="none")
                 ce = ce.view(self.n_models, -1).sum(dim=1)
             ce_sums.append(ce)
-            hits.append((logits.argmax(dim=2) == y_chunk).sum(dim=1))
+            hits.append((logits.max(dim=2).indices == y_chunk).sum(dim=1))  # argmax's first maximum, faster
         return sum(ce_sums[1:], ce_sums[0]), sum(hits[1:], hits[0]), grads
 
     def _step(self, grads: list[torch.Tensor]) -> None:

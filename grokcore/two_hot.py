@@ -25,6 +25,8 @@ def _lookup_relu(w_in_t, bias, columns, r):
         grp = m // per_group
         for i in range(batch):
             c0, c1 = columns[grp, i, 0], columns[grp, i, 1]
+            if min(c0, c1) < 0 or max(c0, c1) >= w_in_t.shape[1]:
+                raise IndexError("a two-hot column is out of range")
             for k in range(hidden):
                 v = w_in_t[m, c0, k] + w_in_t[m, c1, k] + bias[m, k]
                 r[m, i, k] = zero if v < 0 else v
@@ -42,6 +44,8 @@ def _relu_scatter(grad_r, r, columns, grad_h, grad_w):
         grp = m // per_group
         for i in range(batch):
             c0, c1 = columns[grp, i, 0], columns[grp, i, 1]
+            if min(c0, c1) < 0 or max(c0, c1) >= grad_w.shape[1]:
+                raise IndexError("a two-hot column is out of range")
             for k in range(hidden):
                 g = zero if r[m, i, k] <= 0 else grad_r[m, i, k]
                 grad_h[m, i, k] = g

@@ -66,3 +66,13 @@ def test_lookup_and_its_gradient_equal_the_dense_two_hot_product(dtype, groups):
     (dense * grad).sum().backward()
     for value, ref in zip(ours, (dense.detach(), w_in_t.grad, bias.grad), strict=True):
         torch.testing.assert_close(value, ref, rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("column", [-1, 2 * P_MODADD])
+def test_a_column_out_of_range_is_refused_not_read(column):
+    w_in_t, bias, columns, grad = layer(2, 1, 5)
+    columns[0, 3, 1] = column
+    with pytest.raises(IndexError, match="out of range"):
+        two_hot_relu(w_in_t, bias, columns)
+    with pytest.raises(IndexError, match="out of range"):
+        two_hot_relu_backward(grad, torch.ones_like(grad), columns, w_in_t.shape)
