@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from grokcore.measures.llc import local_learning_coefficient, local_learning_coefficients
+from grokcore.measures.llc import local_learning_coefficient, local_learning_coefficients, sgld_move
 from grokcore.models import P_MODADD, init_theta, model_at
 
 
@@ -116,3 +118,24 @@ def test_stacked_chains_equal_separate_chains(task):
         np.testing.assert_allclose(estimate.chain_loss, alone.chain_loss, rtol=1e-5)
         assert estimate.init_loss == pytest.approx(alone.init_loss, rel=1e-6)
         assert estimate.llc == pytest.approx(alone.llc, rel=1e-3, abs=1e-3)
+
+
+@pytest.mark.parametrize("layout", ["plain", "stored transposed", "strided", "no model axis"])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_sgld_move_on_the_cpu_gives_the_expressions_bits(layout, weight_decay):
+    # sgld_move's CPU kernel against the PyTorch expression it replaces, for the layouts a chain's tensors have
+    # (W_in is stored transposed) and one it must copy back (a strided view), with and without a model axis.
+    gen = torch.Generator().manual_seed(4)
+    p, w_star, grad = (torch.randn(3, 7, 5, generator=gen) for _ in range(3))
+    if layout == "stored transposed":
+        p, w_star, grad = (t.transpose(1, 2).contiguous().transpose(1, 2) for t in (p, w_star, grad))
+    elif layout == "strided":
+        p = torch.randn(3, 7, 10, generator=gen)[:, :, ::2]
+    elif layout == "no model axis":
+        p, w_star, grad = p[0], w_star[0], grad[0]
+    noise = torch.randn(7, 5, generator=gen)
+    options = {"epsilon": 1e-3, "gamma": 100.0, "nbeta": 1234.5, "weight_decay": weight_decay}
+    expected = p + (-options["epsilon"] / 2 * (options["gamma"] * (p - w_star) + options["nbeta"]
+                                               * (grad + weight_decay * p)) + math.sqrt(options["epsilon"]) * noise)
+    sgld_move(p, w_star, grad, noise, **options)
+    assert torch.equal(p, expected)

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple
 
+import numba
 import numpy as np
 import torch
 from torch import nn
@@ -120,10 +121,41 @@ def _sgld(losses, w, w_star, n, n_steps, epsilon, gamma, batch_size, n_multiplie
         chain[:, step] = loss.detach().cpu().numpy()
         with torch.no_grad():
             for (name, p), grad in zip(w.items(), grads, strict=True):
-                # the quadratic terms' gradients, γ(w − w*) and nβ·wd·w, written out rather than taped
-                drift = gamma * (p - w_star[name]) + nbeta * (grad + weight_decay * p)
-                shape = p.shape[1:] if model_axis else p.shape
-                noise = torch.randn(shape, generator=generator, dtype=p.dtype)
-                p.add_(-epsilon / 2 * drift + math.sqrt(epsilon) * noise.to(p.device))
+                noise = torch.randn(p.shape[1:] if model_axis else p.shape, generator=generator, dtype=p.dtype)
+                sgld_move(p, w_star[name], grad, noise.to(p.device), epsilon, gamma, nbeta, weight_decay)
     return [LLCEstimate(float(nbeta * (c[n_steps // 4 :].mean() - init)), c, float(init))
             for c, init in zip(chain, init_loss, strict=True)]
+
+
+def sgld_move(p: torch.Tensor, w_star: torch.Tensor, grad: torch.Tensor, noise: torch.Tensor, epsilon: float,
+              gamma: float, nbeta: float, weight_decay: float) -> None:
+    """One SGLD move of p in place: p += −(ε/2)·drift + √ε·noise, drift = γ(p − w*) + nβ(grad + wd·p), the
+    quadratic terms' gradients written out rather than taped. p, w_star, grad (model, ...) or (...); noise
+    (...), shared by the models. On the CPU one numba pass (the PyTorch expression below makes ten passes over
+    p's size, a quarter of a stacked chain step), with the same float32 operations in the same order, so the
+    same bits."""
+    order = sorted(range(p.ndim), key=lambda d: -p.stride(d))  # p's memory order, for the kernel to walk it once
+    lead = p.ndim - noise.ndim  # 1 with a model axis
+    on_cpu = all(t.device.type == "cpu" and t.dtype == torch.float32 for t in (p, w_star, grad, noise))
+    if not on_cpu or order[:lead] != list(range(lead)):
+        drift = gamma * (p - w_star) + nbeta * (grad + weight_decay * p)
+        p.add_(-epsilon / 2 * drift + math.sqrt(epsilon) * noise)
+        return
+    views = [t.permute(order).contiguous() for t in (p, w_star, grad)]
+    moved = views[0].view(-1, noise.numel())
+    noise = noise.permute([d - lead for d in order[lead:]]).contiguous().view(-1)
+    _sgld_move(moved.numpy(), *(v.view(moved.shape).numpy() for v in views[1:]), noise.numpy(),
+               *(np.float32(c) for c in (gamma, nbeta, weight_decay, -epsilon / 2, math.sqrt(epsilon))))
+    if views[0].data_ptr() != p.data_ptr():  # p was not laid out densely: the kernel moved a copy
+        p.copy_(views[0].permute(np.argsort(order).tolist()))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _sgld_move(p, w_star, grad, noise, gamma, nbeta, weight_decay, half_step, noise_scale):
+    """`sgld_move` on p, w_star, grad (model, size), noise (size,), the constants float32 as PyTorch rounds a
+    Python number multiplying a float32 tensor."""
+    for m in range(p.shape[0]):
+        for j in range(p.shape[1]):
+            x = p[m, j]
+            drift = gamma * (x - w_star[m, j]) + nbeta * (grad[m, j] + weight_decay * x)
+            p[m, j] = x + (half_step * drift + noise_scale * noise[j])
