@@ -13,8 +13,9 @@ data for a few epochs and multiplied out to the grid's model-epochs shared by th
 
 Figure pass: one unit of each expensive component (a pruned model evaluated on its test set, one SGLD step of
 one chain, one Fourier IPR, one set of Ising layer correlations) is timed on full-shape data and multiplied by
-the number of units in a full-scale figure pass (UNITS, counted from repro/figures), and shared by the workers:
-`repro figures` runs these components as Dask tasks, one per seed, on the cluster that trained. The cheap
+the number of units in a full-scale figure pass (UNITS, counted from repro/figures), and shared by the workers
+(`worker_share`): `repro figures` runs these components, but for the Fourier IPRs, as Dask tasks, one per seed, on
+the cluster that trained. The cheap
 rest (reading stores, curves, drawing) is not included; benchmarks/figure_memory.py times a whole pass.
 
 With --device cuda the grids train on one GPU worker, each α group of all seeds one ensemble (the Fisher diagonals
@@ -30,10 +31,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import math
 import os
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,7 @@ from repro.reference import cpu_name  # noqa: E402
 EXPERIMENTS = ("ising-main", "modadd-main", "modadd-wd", "modadd-bs200", "modadd-dynamics")
 LLC_STEPS = 10_000  # repro.figures.compression.LLC_STEPS["full"]
 LLC_MODELS = 11  # the chains of one seed of a mod-add grid, stacked
+SEEDS_PER_GRID = 10  # figure-pass tasks per quantity and grid: one per seed
 # Units of each figure-pass component at full scale (repro/figures at this commit):
 # - pruned-model evaluations: magnitude-pruning curves of 101 fractions of the final models (Ising: per-layer,
 #   global, rescaled global and 4 single layers, 80 models; mod-add main: 3 schemes and 2 layers, batch 200 and
@@ -73,23 +75,25 @@ UNITS = {
 }
 
 
+def worker_share(workers: int) -> float:
+    """The part of a figure-pass component's one-process time that `workers` workers take: `repro figures` runs
+    its pruning curves, LLC chains and Ising correlations as Dask tasks, one per seed, a grid's ten at a time
+    (Context.map), so the busiest worker does ⌈10 / workers⌉ of them. The Fourier IPRs run in the process."""
+    return math.ceil(SEEDS_PER_GRID / workers) / SEEDS_PER_GRID
+
+
 def machine_reference() -> str:
     """One line to compare runs across days: date, CPU, cores, load, single-thread float32 matmul GFLOP/s, and
     the GPU if there is one."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    best = _timed(lambda: a @ b, 5)
+    best = best_time(lambda: a @ b, 5)
     torch.set_num_threads(threads)
     return (f"machine: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {cpu_name()}, "
             f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, single-thread matmul "
             f"{2 * 1024 ** 3 / best / 1e9:.0f} GFLOP/s"
             + (f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""))
-
-
-def _timed(fn: Callable[[], object], repeats: int = 1) -> float:
-    """Best wall time of `repeats` calls of fn."""
-    return best_time(fn, repeats)
 
 
 def sliced(exp: Experiment, epochs: int, every: int) -> Experiment:
@@ -106,8 +110,8 @@ def extrapolate(full: Experiment, slice_epochs: int, t_slice: float, t_epoch: fl
 def engine_seconds(exp: Experiment, client, data_dir: str) -> float:
     """Wall time of the engine training the whole grid `exp` into a fresh store (data already prepared)."""
     with tempfile.TemporaryDirectory() as tmp:
-        return _timed(lambda: run_experiment(exp, f"{tmp}/grid.zarr", client=client, data_dir=data_dir,
-                                             progress=False, echo=lambda *_: None))
+        return best_time(lambda: run_experiment(exp, f"{tmp}/grid.zarr", client=client, data_dir=data_dir,
+                                                progress=False, echo=lambda *_: None), 1)
 
 
 def training_cost(full: Experiment, epochs: int, client, data_dir: str) -> tuple[float, float, float]:
@@ -132,7 +136,7 @@ def plain_training_cost(full: Experiment, data_dir: str, epochs: int, workers: i
     cfg = dataclasses.replace(train_config(full), epochs=epochs)
     alpha = float(np.median(full.weight_multipliers))
     plain_training(data, alpha, RunSeeds.from_seed(full.seeds[0]), dataclasses.replace(cfg, epochs=1))  # warm-up
-    per_model_epoch = _timed(lambda: plain_training(data, alpha, RunSeeds.from_seed(full.seeds[0]), cfg)) / epochs
+    per_model_epoch = best_time(lambda: plain_training(data, alpha, RunSeeds.from_seed(full.seeds[0]), cfg), 1) / epochs
     n_models = len(full.weight_multipliers) * len(full.seeds)
     return per_model_epoch * n_models * full.epochs / workers
 
@@ -142,8 +146,8 @@ def _pruning_unit(task: str, x, y) -> tuple[float, float]:
     theta = init_theta(task, torch.Generator().manual_seed(0)).numpy()
     fractions = np.linspace(0, 1, 101)
     # best of 2: a first call in this process also loads the compiled kernels
-    ours = _timed(lambda: pruning.pruning_curve(task, theta, x, y, fractions), repeats=2)
-    plain = _timed(lambda: plain_evaluation(task, np.repeat(theta[None], fractions.size, 0), x, y), repeats=2)
+    ours = best_time(lambda: pruning.pruning_curve(task, theta, x, y, fractions), repeats=2)
+    plain = best_time(lambda: plain_evaluation(task, np.repeat(theta[None], fractions.size, 0), x, y), repeats=2)
     return ours / fractions.size, plain / fractions.size
 
 
@@ -160,8 +164,8 @@ def _sgld_unit(thetas: torch.Tensor, x, y, steps: int) -> tuple[float, float]:
 
     # The difference of two chain lengths leaves out the full-data loss at w*, computed once per chain; best of 2,
     # since a first call in this process also loads the compiled kernels.
-    return tuple((_timed(lambda f=f: f(2 * steps), 2) - _timed(lambda f=f: f(steps), 2)) / (steps * len(thetas))
-                 for f in (stacked, plain))
+    return tuple((best_time(lambda f=f: f(2 * steps), 2) - best_time(lambda f=f: f(steps), 2))
+                 / (steps * len(thetas)) for f in (stacked, plain))
 
 
 def _correlations_unit(x) -> float:
@@ -173,7 +177,7 @@ def _correlations_unit(x) -> float:
         for a in ising_features.pre_activations(theta, x).values():
             ising_features.feature_correlations(a, features), ising_features.activation_weights(a)
 
-    return _timed(correlations, 3)
+    return best_time(correlations, 3)
 
 
 def figure_components(llc_steps: int) -> list[tuple[str, str, float, float | None]]:
@@ -183,7 +187,7 @@ def figure_components(llc_steps: int) -> list[tuple[str, str, float, float | Non
     y_ising = torch.randint(0, 2, (1000,), generator=gen)
     mod = modadd_data(0, n_train=8938)
     thetas = torch.stack([init_theta("modadd", torch.Generator().manual_seed(i)) for i in range(LLC_MODELS)])
-    ipr = _timed(lambda: [fourier.mean_ipr(t, "output") for t in thetas.numpy()]) / len(thetas)
+    ipr = best_time(lambda: [fourier.mean_ipr(t, "output") for t in thetas.numpy()], 1) / len(thetas)
     return [("ising", "pruned-model evaluations", *_pruning_unit("ising", x_ising, y_ising)),
             ("modadd", "pruned-model evaluations", *_pruning_unit("modadd", mod.x_test, mod.y_test)),
             ("modadd", "SGLD steps", *_sgld_unit(thetas, mod.x_train, mod.y_train, llc_steps)),
@@ -239,19 +243,18 @@ def main(argv=None) -> None:
         print("figure pass: its components are timed on the CPU, with --device cpu")
         return
     print(f"\n{'figure pass (full scale)':36s} {'units':>9s} {'ms/unit':>8s} {'time':>9s} {'plain':>9s} {'ratio':>6s}")
+    one_process = figure_plain_one = 0.0
     figure_total = figure_plain = 0.0
     for task, name, ours, plain in figure_components(args.llc_steps):
         units = UNITS[(task, name)]
         plain = ours if plain is None else plain
-        figure_total, figure_plain = figure_total + ours * units, figure_plain + plain * units
+        one_process, figure_plain_one = one_process + ours * units, figure_plain_one + plain * units
+        share = 1.0 if name == "Fourier IPRs" else worker_share(args.workers)
+        figure_total, figure_plain = figure_total + ours * units * share, figure_plain + plain * units * share
         print(f"{task + ' ' + name:36s} {units:9d} {1e3 * ours:8.3f} {_hours(ours * units)} {_hours(plain * units)} "
               f"{plain / ours:5.2f}×")
-    print(f"{'figure pass total, one process':36s} {'':9s} {'':8s} {_hours(figure_total)} {_hours(figure_plain)} "
-          f"{figure_plain / figure_total:5.2f}×")
-    # `repro figures` runs the pruning curves, LLC chains and Ising correlations as Dask tasks, one per seed (ten
-    # per grid), on the cluster that trained, so its workers share them evenly (the Fourier IPRs, 1 % of the pass,
-    # are counted the same way).
-    figure_total, figure_plain = figure_total / args.workers, figure_plain / args.workers
+    print(f"{'figure pass total, one process':36s} {'':9s} {'':8s} {_hours(one_process)} {_hours(figure_plain_one)} "
+          f"{figure_plain_one / one_process:5.2f}×")
     print(f"{f'figure pass total, {args.workers} workers':36s} {'':9s} {'':8s} {_hours(figure_total)} "
           f"{_hours(figure_plain)} {figure_plain / figure_total:5.2f}×")
     print(f"\nwhole paper at full scale on {args.workers} workers: {_hours(total + figure_total)} "

@@ -161,9 +161,10 @@ class EnsembleTrainer:
     def _optimizer_leaves(self) -> list[tuple[nn.Parameter, torch.Tensor, tuple[int, ...]]]:
         """(parameter, leaf Adam updates, memory order) per parameter.
 
-        The fused Adam kernel copies non-contiguous tensors in and out at every step. A parameter stored
-        transposed (mod-add W_in, for its fast column lookup) is therefore handed to Adam as a contiguous leaf
-        sharing its storage; Adam is element-wise, so the layout changes nothing numerically.
+        The fused Adam kernel reads a parameter, its gradient and moments as flat storage, so all must share one
+        dense layout. A parameter stored transposed (mod-add W_in, for its fast column lookup) is therefore handed
+        to Adam as a contiguous leaf sharing its storage, with its gradient permuted alike; Adam is element-wise,
+        so the layout changes nothing numerically.
         """
         leaves = []
         for p in self.net.parameters():
@@ -239,7 +240,8 @@ class EnsembleTrainer:
         (0: the α-scaled initialisation already was); -1 for models that have not diverged."""
         return self._diverged.cpu().numpy()
 
-    def _pass(self, x: torch.Tensor, y: torch.Tensor, backward: bool):
+    def _pass(self, x: torch.Tensor, y: torch.Tensor,
+              backward: bool) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor] | None]:
         """Summed cross entropy (model,) and correct predictions (model,) of every model on its seed's rows of
         (x, y) (seed, row, ...), and with `backward` the gradient of Σ_models mean cross entropy over those rows,
         one tensor per parameter (else None), summed over the passes as autograd accumulates it."""
@@ -267,8 +269,8 @@ class EnsembleTrainer:
         memory order. The first step goes through torch.optim.Adam, which creates its state; later ones call its
         fused kernel with the same arguments (the same step bit for bit, without the optimiser's per-call Python,
         a twentieth of a mod-add step at 4 models)."""
-        leaf_grads = [g if leaf is p else g.permute(order) for (p, leaf, order), g in zip(self._leaves, grads,
-                                                                                         strict=True)]
+        leaf_grads = [g if leaf is p else g.permute(order)
+                      for (p, leaf, order), g in zip(self._leaves, grads, strict=True)]
         leaves = [leaf for _, leaf, _ in self._leaves]
         states = [self.optimizer.state.get(leaf) for leaf in leaves]
         if not all(states):
@@ -278,6 +280,8 @@ class EnsembleTrainer:
             for leaf in leaves:
                 leaf.grad = None
             return
+        # the optimiser of __init__: one group, coupled L2, no amsgrad or maximize; torch's private op, whose
+        # signature the locks pin (torch 2.13), and tests/test_train.py compares the steps with Adam.step's
         group = self.optimizer.param_groups[0]
         steps = [state["step"] for state in states]
         torch._foreach_add_(steps, 1)

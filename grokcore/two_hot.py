@@ -6,6 +6,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 import torch
+from torch.autograd.function import once_differentiable
 
 # Why numba: PyTorch's lookup makes five passes over the (model, row, hidden) activations (two gathers, their
 # sum, the bias, the ReLU) and its backward three (ReLU mask, two scatters); at 11 models × 64 rows these are
@@ -19,13 +20,13 @@ def _lookup_relu(w_in_t, bias, columns, r):
     additions do) for row i's columns (c0, c1) = columns[m // A, i], A = N / G models per group. ReLU as torch's:
     negative values to 0, a negative zero and NaN kept."""
     n, batch, hidden = r.shape
-    per_group = n // columns.shape[0]
+    per_group, half = n // columns.shape[0], w_in_t.shape[1] // 2
     zero = np.float32(0.0)
     for m in range(n):
         grp = m // per_group
         for i in range(batch):
             c0, c1 = columns[grp, i, 0], columns[grp, i, 1]
-            if min(c0, c1) < 0 or max(c0, c1) >= w_in_t.shape[1]:
+            if not 0 <= c0 < half <= c1 < 2 * half:  # a, p+b: one column in each half of W_in
                 raise IndexError("a two-hot column is out of range")
             for k in range(hidden):
                 v = w_in_t[m, c0, k] + w_in_t[m, c1, k] + bias[m, k]
@@ -38,13 +39,13 @@ def _relu_scatter(grad_r, r, columns, grad_h, grad_w):
     two columns of grad_w (model, 2p, hidden). Each column receives its rows in row order, as index_add_ adds them
     (a row's two columns are never the same: c0 < p ≤ c1)."""
     n, batch, hidden = grad_r.shape
-    per_group = n // columns.shape[0]
+    per_group, half = n // columns.shape[0], grad_w.shape[1] // 2
     zero = np.float32(0.0)
     for m in range(n):
         grp = m // per_group
         for i in range(batch):
             c0, c1 = columns[grp, i, 0], columns[grp, i, 1]
-            if min(c0, c1) < 0 or max(c0, c1) >= grad_w.shape[1]:
+            if not 0 <= c0 < half <= c1 < 2 * half:  # a, p+b: one column in each half of W_in
                 raise IndexError("a two-hot column is out of range")
             for k in range(hidden):
                 g = zero if r[m, i, k] <= 0 else grad_r[m, i, k]
@@ -57,6 +58,14 @@ def _on_cpu(*tensors: torch.Tensor) -> bool:
     return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
 
 
+def _check_shapes(n: int, columns: torch.Tensor, batch: int | None = None) -> None:
+    """One clear line for inputs the kernels would read past: they index without bounds checks."""
+    if columns.ndim != 3 or columns.shape[2] != 2 or (batch is not None and columns.shape[1] != batch):
+        raise ValueError(f"columns must have shape (groups, {batch or 'batch'}, 2), got {tuple(columns.shape)}")
+    if columns.shape[0] == 0 or n % columns.shape[0]:
+        raise ValueError(f"{n} models cannot be split evenly over {columns.shape[0]} input groups")
+
+
 def two_hot_relu(w_in_t: torch.Tensor, bias: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
     """ReLU(W_in·x + b) (model, batch, hidden) of two-hot rows x given by their columns (G, batch, 2) = (a, p+b),
     per seed group: ReLU(W_in[:, a] + W_in[:, p+b] + b), model m reading group m // (N/G). W_in is given as its
@@ -65,8 +74,11 @@ def two_hot_relu(w_in_t: torch.Tensor, bias: torch.Tensor, columns: torch.Tensor
     The same numbers as the dense product (adding the row's zeros is exact) without its 226-wide matrix products.
     """
     n, width, hidden = w_in_t.shape
+    _check_shapes(n, columns)
+    if tuple(bias.shape) != (n, hidden):
+        raise ValueError(f"bias must have shape (model, hidden) = ({n}, {hidden}), got {tuple(bias.shape)}")
     if _on_cpu(w_in_t, bias):
-        r = torch.empty(n, columns.shape[1], hidden)
+        r = w_in_t.new_empty(n, columns.shape[1], hidden)
         _lookup_relu(w_in_t.detach().numpy(), bias.detach().contiguous().numpy(), columns.contiguous().numpy(),
                      r.numpy())
         return r
@@ -85,6 +97,10 @@ def two_hot_relu_backward(grad_r: torch.Tensor, r: torch.Tensor, columns: torch.
     """Gradients (∂w_in_t (model, 2p, hidden), ∂b (model, hidden)) of `two_hot_relu`, whose output was r, from ∂r
     (model, batch, hidden): the ReLU's mask, then each row's gradient scattered into its two columns."""
     n, width, hidden = weight_shape
+    _check_shapes(n, columns, batch=grad_r.shape[1])
+    if tuple(grad_r.shape) != (n, columns.shape[1], hidden) or r.shape != grad_r.shape:
+        raise ValueError(f"grad_r and r must have shape (model, batch, hidden) = ({n}, {columns.shape[1]}, {hidden}),"
+                         f" got {tuple(grad_r.shape)} and {tuple(r.shape)}")
     grad_w = grad_r.new_zeros(weight_shape)
     if _on_cpu(grad_r, r):
         grad_h = torch.empty_like(grad_r)
@@ -108,7 +124,8 @@ def _flat_rows(columns: torch.Tensor, n: int, width: int) -> torch.Tensor:
 
 
 class TwoHotReLU(torch.autograd.Function):
-    """`two_hot_relu` with the backward of `two_hot_relu_backward`; no gradient for the columns."""
+    """`two_hot_relu` with the backward of `two_hot_relu_backward` (not differentiable twice); no gradient for the
+    columns."""
 
     @staticmethod
     def forward(ctx, w_in_t: torch.Tensor, bias: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
@@ -118,6 +135,7 @@ class TwoHotReLU(torch.autograd.Function):
         return r
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad: torch.Tensor):
         r, columns = ctx.saved_tensors
         return *two_hot_relu_backward(grad, r, columns, ctx.weight_shape), None

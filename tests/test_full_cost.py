@@ -7,7 +7,7 @@ import re
 
 import pytest
 import torch
-from full_cost import UNITS, extrapolate, machine_reference, main, sliced, training_cost
+from full_cost import UNITS, extrapolate, machine_reference, main, sliced, training_cost, worker_share
 
 from repro.cluster import connect
 from repro.config import load_experiment
@@ -48,3 +48,8 @@ def test_training_cost_of_a_real_engine_slice_is_positive(tmp_path):
 def test_cuda_without_a_gpu_stops_with_one_line():
     with pytest.raises(SystemExit, match="no CUDA device"):
         main(["--device", "cuda"])
+
+
+@pytest.mark.parametrize(("workers", "share"), [(1, 1.0), (2, 0.5), (3, 0.4), (4, 0.3), (10, 0.1), (16, 0.1)])
+def test_figure_tasks_are_shared_by_the_busiest_worker(workers, share):
+    assert worker_share(workers) == pytest.approx(share)

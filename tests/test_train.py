@@ -382,11 +382,14 @@ def test_dense_two_hot_rows_train_to_the_token_lookups_bits(monkeypatch):
         np.testing.assert_array_equal(lookup.metrics()[name], dense.metrics()[name])
 
 
-@pytest.mark.parametrize("task", ["ising", "modadd"])
-def test_each_step_is_torch_adams_step_bit_for_bit(task):
-    # After its first step the trainer calls Adam's fused kernel itself. torch.optim.Adam stepping contiguous copies
-    # of the parameters (in the trainer's memory layout: W_in stored transposed) with the same gradients must land
-    # on the same bits.
+@pytest.mark.parametrize(("task", "chunk_rows"), [("ising", None), ("ising", 40), ("modadd", None), ("modadd", 24)])
+def test_each_step_is_torch_adams_step_bit_for_bit(task, chunk_rows, monkeypatch):
+    # The trainer takes hand-written gradients (mod-add), sums them over passes of CHUNK_ROWS rows and after its
+    # first step calls Adam's fused kernel itself. Autograd through forward, accumulating each pass into .grad,
+    # and torch.optim.Adam stepping contiguous copies of the parameters (in the trainer's memory layout: W_in
+    # stored transposed) must land on the same bits.
+    if chunk_rows:
+        monkeypatch.setitem(CHUNK_ROWS, task, chunk_rows)
     cfg = config(task, epochs=3)
     trainer = EnsembleTrainer(DATA[task], ALPHAS, SEEDS, cfg)
     net = StackedNet.from_theta(task, trainer.theta())
@@ -395,15 +398,19 @@ def test_each_step_is_torch_adams_step_bit_for_bit(task):
     adam = torch.optim.Adam(leaves, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     x, y = DATA[task].x_train, DATA[task].y_train
     x = two_hot_tokens(x) if task == "modadd" else x
-    size = cfg.batch_size or len(y)
+    size, rows = cfg.batch_size or len(y), CHUNK_ROWS[task]
     for _ in range(cfg.epochs):
         for start in range(0, len(y), size):
-            rows = slice(start, start + size)
-            labels = y[None, rows].expand(len(ALPHAS), -1)
-            _, _, grads = StackedNet.loss_grads(net, x[None, rows], labels, len(labels[0]))
-            for leaf, grad in zip(leaves, grads, strict=True):
-                leaf.grad = (grad if leaf.shape == grad.shape else grad.transpose(1, 2)).contiguous()
+            x_batch, y_batch = x[start : start + size], y[start : start + size]
+            for first in range(0, len(y_batch), rows):
+                logits = net(x_batch[first : first + rows])
+                labels = y_batch[first : first + rows].repeat(len(ALPHAS))
+                ce = F.cross_entropy(logits.flatten(0, 1), labels, reduction="none")
+                (ce.view(len(ALPHAS), -1).sum(dim=1).sum() / len(y_batch)).backward()
+            for leaf, p in zip(leaves, net.parameters(), strict=True):
+                leaf.grad = (p.grad if leaf.shape == p.grad.shape else p.grad.transpose(1, 2)).contiguous()
             adam.step()
+            net.zero_grad(set_to_none=True)
             with torch.no_grad():
                 for view, leaf in zip(layout, leaves, strict=True):
                     view.copy_(leaf)

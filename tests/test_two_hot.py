@@ -43,7 +43,7 @@ def test_cpu_kernels_give_the_index_operations_bits(n_models, groups, batch):
     w_in_t, bias, columns, grad = layer(n_models, groups, batch)
     for cell in (w_in_t[0, columns[0, 0, 0], :2], w_in_t[0, columns[0, 0, 1], :2], bias[0, :2]):
         cell.copy_(torch.tensor([-0.0, 0.0]))  # row 0 of model 0: -0.0 and 0.0 before the ReLU, which keeps the sign
-    bias[-1, :3] = torch.tensor([float("nan"), float("inf"), -float("inf")])
+    bias[-1, 2:5] = torch.tensor([float("nan"), float("inf"), -float("inf")])
     r = two_hot_relu(w_in_t, bias, columns)
     grad_w, grad_b = two_hot_relu_backward(grad, r, columns, w_in_t.shape)
     for ours, ref in zip((r, grad_w, grad_b), by_index_ops(w_in_t, bias, columns, grad), strict=True):
@@ -61,14 +61,14 @@ def test_lookup_and_its_gradient_equal_the_dense_two_hot_product(dtype, groups):
     (r * grad).sum().backward()
     ours = (r.detach(), w_in_t.grad.clone(), bias.grad.clone())
     w_in_t.grad = bias.grad = None
-    x = torch.cat([F.one_hot(columns[..., 0], 2 * P_MODADD) + F.one_hot(columns[..., 1], 2 * P_MODADD)]).to(dtype)
+    x = (F.one_hot(columns[..., 0], 2 * P_MODADD) + F.one_hot(columns[..., 1], 2 * P_MODADD)).to(dtype)
     dense = torch.relu(torch.baddbmm(bias.unsqueeze(1), x.repeat_interleave(4 // groups, dim=0), w_in_t))
     (dense * grad).sum().backward()
     for value, ref in zip(ours, (dense.detach(), w_in_t.grad, bias.grad), strict=True):
         torch.testing.assert_close(value, ref, rtol=1e-6, atol=1e-5)
 
 
-@pytest.mark.parametrize("column", [-1, 2 * P_MODADD])
+@pytest.mark.parametrize("column", [-1, 5, 2 * P_MODADD])  # 5: b's column in a's half of W_in
 def test_a_column_out_of_range_is_refused_not_read(column):
     w_in_t, bias, columns, grad = layer(2, 1, 5)
     columns[0, 3, 1] = column
@@ -76,3 +76,30 @@ def test_a_column_out_of_range_is_refused_not_read(column):
         two_hot_relu(w_in_t, bias, columns)
     with pytest.raises(IndexError, match="out of range"):
         two_hot_relu_backward(grad, torch.ones_like(grad), columns, w_in_t.shape)
+
+
+@pytest.mark.parametrize(("n_models", "groups"), [(4, 1), (4, 2), (6, 3)])
+def test_cpu_kernels_give_the_gpu_paths_bits(n_models, groups, monkeypatch):
+    # The PyTorch path (a GPU's) taken on the CPU in float32: the same numbers as the kernels, bit for bit.
+    w_in_t, bias, columns, grad = layer(n_models, groups, 64)
+    r = two_hot_relu(w_in_t, bias, columns)
+    kernels = (r, *two_hot_relu_backward(grad, r, columns, w_in_t.shape))
+    monkeypatch.setattr("grokcore.two_hot._on_cpu", lambda *tensors: False)
+    r = two_hot_relu(w_in_t, bias, columns)
+    index_ops = (r, *two_hot_relu_backward(grad, r, columns, w_in_t.shape))
+    assert all(torch.equal(a, b) for a, b in zip(kernels, index_ops, strict=True))
+
+
+@pytest.mark.parametrize(("bad", "message"), [("groups", "cannot be split evenly over 3 input groups"),
+                                              ("bias", "bias must have shape"), ("batch", "columns must have shape")])
+def test_mismatched_shapes_are_refused_in_one_line(bad, message):
+    w_in_t, bias, columns, grad = layer(4, 1, 7)
+    if bad == "groups":
+        columns = columns.expand(3, -1, -1)
+    elif bad == "bias":
+        bias = bias[:1]
+    with pytest.raises(ValueError, match=message):
+        if bad == "batch":
+            two_hot_relu_backward(grad[:, :5], grad[:, :5], columns, w_in_t.shape)
+        else:
+            two_hot_relu(w_in_t, bias, columns)

@@ -89,7 +89,7 @@ def local_learning_coefficients(
 
     def losses(_w, rows, with_grads=False):
         x_rows, y_rows = (inputs, y) if rows is None else (inputs[rows], y[rows])
-        if with_grads:  # the same numbers as autograd through net (mod-add's written out by hand, faster)
+        if with_grads:  # autograd's numbers (mod-add's written out by hand); ce / rows is .mean's value on the CPU
             ce, _, grads = net.loss_grads(x_rows, y_rows.expand(net.n_models, -1), len(y_rows))
             return ce / len(y_rows), grads
         logits = net(x_rows)  # (model, row, class)
