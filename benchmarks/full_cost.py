@@ -15,8 +15,8 @@ Figure pass: one unit of each expensive component (a pruned model evaluated on i
 one chain, one Fourier IPR, one set of Ising layer correlations) is timed on full-shape data and multiplied by
 the number of units in a full-scale figure pass (UNITS, counted from repro/figures), and shared by the workers
 (`worker_share`): `repro figures` runs these components, but for the Fourier IPRs, as Dask tasks, one per seed, on
-the cluster that trained. The cheap
-rest (reading stores, curves, drawing) is not included; benchmarks/figure_memory.py times a whole pass.
+the cluster that trained. The cheap rest (reading stores, curves, drawing) is not included;
+benchmarks/figure_memory.py times a whole pass.
 
 With --device cuda the grids train on one GPU worker, each α group of all seeds one ensemble (the Fisher diagonals
 computed there too), against the plain loop on the same GPU; the figure pass's components are left out (they are

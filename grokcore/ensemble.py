@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from grokcore.ising_conv import conv_stage
-from grokcore.models import P_MODADD, PARAM_SHAPES, check_task, model_at
+from grokcore.models import P_MODADD, PARAM_SHAPES, check_groups, check_task, model_at
 from grokcore.two_hot import TwoHotReLU, two_hot_relu, two_hot_relu_backward
 
 
@@ -83,6 +83,12 @@ class StackedNet(nn.Module):
             ce = ce.view(self.n_models, -1).sum(dim=1)
             grads = torch.autograd.grad(ce.sum() / n_rows, list(self.parameters()))
         return ce.detach(), logits.detach(), list(grads)
+
+
+def memory_order(t: torch.Tensor) -> tuple[int, ...]:
+    """The dimension order in which `t` is laid out in memory (a stored-transposed parameter's is not 0, 1, 2):
+    t.permute(order) is contiguous if t is dense."""
+    return tuple(sorted(range(t.ndim), key=lambda d: -t.stride(d)))
 
 
 def linear_grads(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, need_x: bool = True):
@@ -160,8 +166,7 @@ class StackedModAddMLP(StackedNet):
         int (model m reads group m // (N/G))."""
         w_in_t = self.fc_in.weight.transpose(1, 2)  # (model, 2p, hidden), contiguous
         x = x if x.ndim == 3 else x.unsqueeze(0)
-        if self.n_models % x.shape[0]:
-            raise ValueError(f"{self.n_models} models cannot be split evenly over {x.shape[0]} input groups")
+        check_groups(self.n_models, x.shape[0])
         if x.dtype.is_floating_point:
             x = x.repeat_interleave(self.n_models // x.shape[0], dim=0) if x.shape[0] > 1 else x
             h = torch.baddbmm(self.fc_in.bias.unsqueeze(1), x.expand(self.n_models, -1, -1), w_in_t)

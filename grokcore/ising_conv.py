@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from grokcore.models import check_groups
+
 SIDE = 16  # snapshot side; fc1's 64 inputs are 4 channels × 4 × 4 cells after two poolings
 
 # Why numba: each model has 2 and 4 channels, far too few for oneDNN, which ran these convolutions at 4-5 GFLOP/s
@@ -214,8 +216,7 @@ class _PooledConvs(torch.autograd.Function):
 def _grouped(x: torch.Tensor, n_models: int) -> torch.Tensor:
     """Snapshots as (G, B, 1, 16, 16): shared ones (B, 1, 16, 16) are one group."""
     x = x if x.ndim == 5 else x.unsqueeze(0)
-    if n_models % x.shape[0]:
-        raise ValueError(f"{n_models} models cannot be split evenly over {x.shape[0]} input groups")
+    check_groups(n_models, x.shape[0])
     return x
 
 

@@ -40,6 +40,12 @@ def check_task(task: str) -> str:
     return task
 
 
+def check_groups(n_models: int, groups: int) -> None:
+    """Raise a ValueError unless N stacked models split evenly over G input groups (model m reads group m // (N/G))."""
+    if groups < 1 or n_models % groups:
+        raise ValueError(f"{n_models} models cannot be split evenly over {groups} input groups")
+
+
 def n_params(task: str) -> int:
     """Number of parameters D of the task's network."""
     return sum(math.prod(shape) for _, shape in PARAM_SHAPES[check_task(task)])

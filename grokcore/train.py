@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from grokcore.ensemble import StackedNet, two_hot_tokens
+from grokcore.ensemble import StackedNet, memory_order, two_hot_tokens
 from grokcore.models import check_task, init_theta
 from grokcore.numerics import deterministic_cuda, flush_denormals
 from grokcore.seeds import RunSeeds
@@ -74,11 +74,6 @@ def _check_int(name: str, value, minimum: int) -> None:
 def _per_seed(value) -> list:
     """One seed's value as a list of one; a list or tuple of per-seed values as a list."""
     return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def _memory_order(p: torch.Tensor) -> tuple[int, ...]:
-    """The dimension order in which `p` is laid out in memory: p.permute(order) is contiguous."""
-    return tuple(sorted(range(p.ndim), key=lambda d: -p.stride(d)))
 
 
 def _in_layout_of(p: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
@@ -168,7 +163,7 @@ class EnsembleTrainer:
         """
         leaves = []
         for p in self.net.parameters():
-            order = _memory_order(p)
+            order = memory_order(p)
             leaf = p if p.is_contiguous() else nn.Parameter(p.detach().permute(order))
             leaves.append((p, leaf, order))
         return leaves

@@ -8,10 +8,22 @@ import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
+from grokcore.models import check_groups
+
 # Why numba: PyTorch's lookup makes five passes over the (model, row, hidden) activations (two gathers, their
 # sum, the bias, the ReLU) and its backward three (ReLU mask, two scatters); at 11 models × 64 rows these are
 # 1.4 MB each, beyond L2, and a tenth of a training step. The kernels make one pass each, with the same
 # additions in the same order, so the same bits.
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _row_columns(columns, grp, i, width):
+    """Row i's columns (c0, c1) = (a, p+b) in group grp, one in each half of W_in's 2p = width columns, or an
+    IndexError (the kernels index without bounds checks)."""
+    c0, c1 = columns[grp, i, 0], columns[grp, i, 1]
+    if not 0 <= c0 < width // 2 <= c1 < width:
+        raise IndexError("a two-hot column is out of range")
+    return c0, c1
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -20,14 +32,10 @@ def _lookup_relu(w_in_t, bias, columns, r):
     additions do) for row i's columns (c0, c1) = columns[m // A, i], A = N / G models per group. ReLU as torch's:
     negative values to 0, a negative zero and NaN kept."""
     n, batch, hidden = r.shape
-    per_group, half = n // columns.shape[0], w_in_t.shape[1] // 2
-    zero = np.float32(0.0)
+    per_group, zero = n // columns.shape[0], np.float32(0.0)
     for m in range(n):
-        grp = m // per_group
         for i in range(batch):
-            c0, c1 = columns[grp, i, 0], columns[grp, i, 1]
-            if not 0 <= c0 < half <= c1 < 2 * half:  # a, p+b: one column in each half of W_in
-                raise IndexError("a two-hot column is out of range")
+            c0, c1 = _row_columns(columns, m // per_group, i, w_in_t.shape[1])
             for k in range(hidden):
                 v = w_in_t[m, c0, k] + w_in_t[m, c1, k] + bias[m, k]
                 r[m, i, k] = zero if v < 0 else v
@@ -39,14 +47,10 @@ def _relu_scatter(grad_r, r, columns, grad_h, grad_w):
     two columns of grad_w (model, 2p, hidden). Each column receives its rows in row order, as index_add_ adds them
     (a row's two columns are never the same: c0 < p ≤ c1)."""
     n, batch, hidden = grad_r.shape
-    per_group, half = n // columns.shape[0], grad_w.shape[1] // 2
-    zero = np.float32(0.0)
+    per_group, zero = n // columns.shape[0], np.float32(0.0)
     for m in range(n):
-        grp = m // per_group
         for i in range(batch):
-            c0, c1 = columns[grp, i, 0], columns[grp, i, 1]
-            if not 0 <= c0 < half <= c1 < 2 * half:  # a, p+b: one column in each half of W_in
-                raise IndexError("a two-hot column is out of range")
+            c0, c1 = _row_columns(columns, m // per_group, i, grad_w.shape[1])
             for k in range(hidden):
                 g = zero if r[m, i, k] <= 0 else grad_r[m, i, k]
                 grad_h[m, i, k] = g
@@ -62,8 +66,7 @@ def _check_shapes(n: int, columns: torch.Tensor, batch: int | None = None) -> No
     """One clear line for inputs the kernels would read past: they index without bounds checks."""
     if columns.ndim != 3 or columns.shape[2] != 2 or (batch is not None and columns.shape[1] != batch):
         raise ValueError(f"columns must have shape (groups, {batch or 'batch'}, 2), got {tuple(columns.shape)}")
-    if columns.shape[0] == 0 or n % columns.shape[0]:
-        raise ValueError(f"{n} models cannot be split evenly over {columns.shape[0]} input groups")
+    check_groups(n, columns.shape[0])
 
 
 def two_hot_relu(w_in_t: torch.Tensor, bias: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:

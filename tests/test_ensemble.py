@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from grokcore.ensemble import StackedNet, two_hot_tokens
+from grokcore.ensemble import StackedNet, memory_order, two_hot_tokens
 from grokcore.models import P_MODADD, PARAM_SHAPES, IsingCNN, ModAddMLP, flat_params, init_theta, model_at
 
 ALPHAS = (0.5, 1.0, 3.0)
@@ -167,3 +167,10 @@ def test_hand_written_modadd_pass_gives_autograds_bits(groups, n_rows):
     assert torch.equal(ce, ce_ref) and torch.equal(logits, logits_ref)
     assert [g.shape for g in grads] == [p.shape for p in net.parameters()]
     assert all(torch.equal(g, ref) for g, ref in zip(grads, grads_ref, strict=True))
+
+
+def test_memory_order_names_a_stored_transposed_parameters_layout():
+    net = StackedNet.from_theta("modadd", stacked_theta("modadd"))
+    assert memory_order(net.fc_out.weight) == (0, 1, 2)
+    assert memory_order(net.fc_in.weight) == (0, 2, 1)  # W_in lives as its (model, 2p, hidden) transpose
+    assert net.fc_in.weight.permute(memory_order(net.fc_in.weight)).is_contiguous()

@@ -9,6 +9,7 @@ import torch
 from grokcore.models import (
     PARAM_SHAPES,
     build_model,
+    check_groups,
     check_task,
     flat_params,
     init_theta,
@@ -81,3 +82,12 @@ def test_unknown_task_is_named():
 def test_forward_shapes():
     assert build_model("ising")(torch.zeros(5, 1, 16, 16)).shape == (5, 2)
     assert build_model("modadd")(torch.zeros(5, 226)).shape == (5, 113)
+
+
+@pytest.mark.parametrize(("n_models", "groups", "ok"), [(6, 1, True), (6, 3, True), (6, 4, False), (2, 0, False)])
+def test_models_split_over_input_groups_only_evenly(n_models, groups, ok):
+    if ok:
+        check_groups(n_models, groups)
+    else:
+        with pytest.raises(ValueError, match=f"{n_models} models cannot be split evenly over {groups} input groups"):
+            check_groups(n_models, groups)

@@ -13,7 +13,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from grokcore.ensemble import StackedNet, two_hot_tokens
+from grokcore.ensemble import StackedNet, memory_order, two_hot_tokens
 
 
 class LLCEstimate(NamedTuple):
@@ -134,7 +134,7 @@ def sgld_move(p: torch.Tensor, w_star: torch.Tensor, grad: torch.Tensor, noise: 
     (...), shared by the models. On the CPU one numba pass (the PyTorch expression below makes ten passes over
     p's size, a quarter of a stacked chain step), with the same float32 operations in the same order, so the
     same bits."""
-    order = sorted(range(p.ndim), key=lambda d: -p.stride(d))  # p's memory order, for the kernel to walk it once
+    order = list(memory_order(p))  # for the kernel to walk p's memory once
     lead = p.ndim - noise.ndim  # 1 with a model axis
     on_cpu = all(t.device.type == "cpu" and t.dtype == torch.float32 for t in (p, w_star, grad, noise))
     if not on_cpu or order[:lead] != list(range(lead)):
