@@ -90,8 +90,8 @@ class EnsembleTrainer:
     spans those seeds, models seed-major (model g·A + a is α_a of seed g), each seed with its own data split,
     initialisation and batch order. The models of a seed share its training batches; the loss is the sum over
     models of each model's mean cross entropy, so that stacked Adam is exactly per-model Adam (Adam and coupled
-    L2 act element-wise) and every model trains as it would alone. `data` needs the attributes task, x_train,
-    y_train, x_test, y_test of `grokcore.data.task.TaskData`.
+    L2 act element-wise) and every model trains as it would alone (on the CPU bit for bit, see `_per_model`).
+    `data` needs the attributes task, x_train, y_train, x_test, y_test of `grokcore.data.task.TaskData`.
     """
 
     def __init__(self, data, weight_multipliers: Sequence[float], seeds: RunSeeds | Sequence[RunSeeds],
@@ -129,6 +129,8 @@ class EnsembleTrainer:
         # The fused kernel makes one pass over memory per step: about 3× faster than the default on the CPU.
         leaves = [leaf for _, leaf, _ in self._leaves]
         self.optimizer = torch.optim.Adam(leaves, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+        self._split = [self.device.type == "cpu" and leaf[0].numel() % 16 != 0 for leaf in leaves]
+        self._kernel_state: list[list[torch.Tensor]] | None = None  # `_adam_state`, rebuilt after a resume
         self.epoch = 0
         self._metrics = torch.full((len(METRICS), self.n_models, cfg.epochs), math.nan, device=self.device)
         self._diverged = torch.full((self.n_models,), -1, dtype=torch.int64, device=self.device)
@@ -261,29 +263,42 @@ class EnsembleTrainer:
 
     def _step(self, grads: list[torch.Tensor]) -> None:
         """One Adam step with the gradients `grads` (one per parameter), which the optimiser leaves see in their
-        memory order. The first step goes through torch.optim.Adam, which creates its state; later ones call its
-        fused kernel with the same arguments (the same step bit for bit, without the optimiser's per-call Python,
-        a twentieth of a mod-add step at 4 models)."""
+        memory order: torch.optim.Adam's fused kernel called with the optimiser's state (Adam.step's arithmetic
+        without its per-call Python), each model's tensors as for that model trained alone (`_per_model`)."""
         leaf_grads = [g if leaf is p else g.permute(order)
                       for (p, leaf, order), g in zip(self._leaves, grads, strict=True)]
-        leaves = [leaf for _, leaf, _ in self._leaves]
-        states = [self.optimizer.state.get(leaf) for leaf in leaves]
-        if not all(states):
-            for leaf, grad in zip(leaves, leaf_grads, strict=True):
-                leaf.grad = grad
-            self.optimizer.step()
-            for leaf in leaves:
-                leaf.grad = None
-            return
+        if self._kernel_state is None:
+            self._kernel_state = self._adam_state()
+        params, exp_avgs, exp_avg_sqs, steps = self._kernel_state
+        torch._foreach_add_([self.optimizer.state[leaf]["step"] for _, leaf, _ in self._leaves], 1)
         # the optimiser of __init__: one group, coupled L2, no amsgrad or maximize; torch's private op, whose
         # signature the locks pin (torch 2.13), and tests/test_train.py compares the steps with Adam.step's
         group = self.optimizer.param_groups[0]
-        steps = [state["step"] for state in states]
-        torch._foreach_add_(steps, 1)
-        torch._fused_adam_(leaves, leaf_grads, [state["exp_avg"] for state in states],
-                           [state["exp_avg_sq"] for state in states], [], steps, lr=group["lr"],
+        torch._fused_adam_(params, self._per_model(leaf_grads), exp_avgs, exp_avg_sqs, [], steps, lr=group["lr"],
                            beta1=group["betas"][0], beta2=group["betas"][1], weight_decay=group["weight_decay"],
                            eps=group["eps"], amsgrad=False, maximize=False)
+
+    def _per_model(self, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+        """`tensors`, one (model, ...) per optimiser leaf, as the fused kernel takes them: on the CPU a leaf whose
+        model size is not a multiple of 16 floats as one view per model. The kernel's CPU loop is vectorised over
+        16-float units and takes a tensor's last elements (size mod 8 or 16) one at a time, rounded otherwise; in a
+        stacked tensor which model's elements those are would depend on the ensemble. (On a GPU every element is
+        treated alike.)"""
+        return [piece for split, t in zip(self._split, tensors, strict=True)
+                for piece in (t.unbind() if split else [t])]
+
+    def _adam_state(self) -> list[list[torch.Tensor]]:
+        """Parameters, exp_avg, exp_avg_sq and step tensors as `_step` hands them to the kernel, creating Adam's
+        state as its first step does (zero moments, step 0) where there is none."""
+        states = [self.optimizer.state[leaf] for _, leaf, _ in self._leaves]
+        for (_, leaf, _), state in zip(self._leaves, states, strict=True):
+            if not state:
+                state.update(step=torch.zeros((), device=leaf.device), exp_avg=torch.zeros_like(leaf),
+                             exp_avg_sq=torch.zeros_like(leaf))
+        steps = [state["step"] for split, state in zip(self._split, states, strict=True)
+                 for _ in range(self.n_models if split else 1)]
+        return [self._per_model([leaf.detach() for _, leaf, _ in self._leaves]),
+                *(self._per_model([state[key] for state in states]) for key in ("exp_avg", "exp_avg_sq")), steps]
 
     def theta(self) -> np.ndarray:
         """Current parameters θ (model, param) float32 in the layout of PARAM_SHAPES; NaN for diverged models."""
@@ -395,4 +410,5 @@ class EnsembleTrainer:
                 adam["state"][k]["step"] = torch.tensor(float(step))
                 offset += size
         self.optimizer.load_state_dict(adam)
+        self._kernel_state = None
 
