@@ -20,10 +20,10 @@ from grokcore.numerics import deterministic_cuda, flush_denormals
 from grokcore.seeds import RunSeeds
 
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
-# Rows per forward pass, gradients accumulated over passes. Mod-add: a chunk's activations stay in cache. Ising:
-# the convolution kernels work one snapshot at a time, so one pass per batch saves the per-pass overhead (10 % of
-# the step at 8 models).
-CHUNK_ROWS = {"ising": 1000, "modadd": 100}
+# Rows per forward pass, gradients accumulated over passes; one pass per batch saves the per-pass overhead. Ising:
+# 10 % of the step at 8 models (the convolution kernels work one snapshot at a time). Mod-add: the batch-200 grid's
+# epoch 12 % faster than in passes of 100 rows (11 models); batch 64 and the test pass measured alike.
+CHUNK_ROWS = {"ising": 1000, "modadd": 200}
 
 
 @dataclass(frozen=True)

@@ -380,10 +380,12 @@ def test_training_stops_once_every_model_has_diverged(monkeypatch):
     assert all(np.isnan(values).all() for values in trainer.metrics().values())
 
 
-def test_dense_two_hot_rows_train_to_the_token_lookups_bits(monkeypatch):
+@pytest.mark.parametrize("batch_size", [64, 200])  # 200: passes of CHUNK_ROWS rows
+def test_dense_two_hot_rows_train_to_the_token_lookups_bits(batch_size, monkeypatch):
     # On a GPU the trainer feeds mod-add the dense two-hot rows (no atomic scatter); on the CPU, token pairs. With
     # batches of at most CHUNK_ROWS rows the two forms sum in the same order, so they give the same bits.
-    cfg = config("modadd", epochs=3)
+    assert batch_size <= CHUNK_ROWS["modadd"]
+    cfg = config("modadd", epochs=3, batch_size=batch_size)
     lookup = EnsembleTrainer(DATA["modadd"], ALPHAS, SEEDS, cfg)
     asked = []
     monkeypatch.setattr("grokcore.train.two_hot_tokens", lambda x: asked.append(x) or None)  # "not two-hot"
