@@ -14,10 +14,11 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from grokcore.ensemble import StackedNet, memory_order, two_hot_tokens
+from grokcore.ensemble import StackedNet, two_hot_tokens
 from grokcore.models import check_task, init_theta
 from grokcore.numerics import deterministic_cuda, flush_denormals
 from grokcore.seeds import RunSeeds
+from grokcore.stacked_adam import StackedAdam
 
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
 # Rows per forward pass, gradients accumulated over passes; one pass per batch saves the per-pass overhead. Ising:
@@ -76,13 +77,6 @@ def _per_seed(value) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _in_layout_of(p: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
-    """grad laid out in memory like its parameter p, as autograd stores a parameter's .grad. Needed, not only
-    faster: torch's fused Adam on the CPU reads a gradient's memory in its parameter's order (2.13: the Ising
-    convolutions' channels-last gradients gave wrong steps)."""
-    return grad if grad.stride() == p.stride() else torch.empty_like(p).copy_(grad)
-
-
 class EnsembleTrainer:
     """Trains the models θ(0) = α·θ_init(seed) of one seed, or of several seeds, together (spec §3.2).
 
@@ -90,7 +84,7 @@ class EnsembleTrainer:
     spans those seeds, models seed-major (model g·A + a is α_a of seed g), each seed with its own data split,
     initialisation and batch order. The models of a seed share its training batches; the loss is the sum over
     models of each model's mean cross entropy, so that stacked Adam is exactly per-model Adam (Adam and coupled
-    L2 act element-wise) and every model trains as it would alone (on the CPU bit for bit, see `_per_model`).
+    L2 act element-wise) and every model trains as it would alone (on the CPU bit for bit: `StackedAdam`).
     `data` needs the attributes task, x_train, y_train, x_test, y_test of `grokcore.data.task.TaskData`.
     """
 
@@ -125,12 +119,8 @@ class EnsembleTrainer:
         self.n_train, self.n_test = self._y_train.shape[1], self._y_test.shape[1]
         self.batch_size = min(cfg.batch_size or self.n_train, self.n_train)
         self._batch_generators = [s.torch("batch") for s in seed_list]
-        self._leaves = self._optimizer_leaves()
         # The fused kernel makes one pass over memory per step: about 3× faster than the default on the CPU.
-        leaves = [leaf for _, leaf, _ in self._leaves]
-        self.optimizer = torch.optim.Adam(leaves, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
-        self._split = [self.device.type == "cpu" and leaf[0].numel() % 16 != 0 for leaf in leaves]
-        self._kernel_state: list[list[torch.Tensor]] | None = None  # `_adam_state`, rebuilt after a resume
+        self.adam = StackedAdam(list(self.net.parameters()), cfg.lr, cfg.weight_decay)
         self.epoch = 0
         self._metrics = torch.full((len(METRICS), self.n_models, cfg.epochs), math.nan, device=self.device)
         self._diverged = torch.full((self.n_models,), -1, dtype=torch.int64, device=self.device)
@@ -154,21 +144,6 @@ class EnsembleTrainer:
         run; the dense product of the two-hot rows is as cheap there and gives the same bits every time."""
         tokens = two_hot_tokens(x) if self.cfg.task == "modadd" and self.device.type == "cpu" else None
         return (x if tokens is None else tokens).to(self.device)
-
-    def _optimizer_leaves(self) -> list[tuple[nn.Parameter, torch.Tensor, tuple[int, ...]]]:
-        """(parameter, leaf Adam updates, memory order) per parameter.
-
-        The fused Adam kernel reads a parameter, its gradient and moments as flat storage, so all must share one
-        dense layout. A parameter stored transposed (mod-add W_in, for its fast column lookup) is therefore handed
-        to Adam as a contiguous leaf sharing its storage, with its gradient permuted alike; Adam is element-wise,
-        so the layout changes nothing numerically.
-        """
-        leaves = []
-        for p in self.net.parameters():
-            order = memory_order(p)
-            leaf = p if p.is_contiguous() else nn.Parameter(p.detach().permute(order))
-            leaves.append((p, leaf, order))
-        return leaves
 
     def train_until(self, epoch: int, progress=False) -> None:
         """Train until `epoch` epochs are completed. `progress` True shows a bar; an object with a tqdm-like
@@ -211,7 +186,7 @@ class EnsembleTrainer:
         batch_losses, hits = [], []
         for x, y in self._batches():
             ce_sum, batch_hits, grads = self._pass(x, y, backward=True)
-            self._step(grads)
+            self.adam.step(grads)
             batch_losses.append(ce_sum / y.shape[1])
             hits.append(batch_hits)
         self._metrics[0, :, e] = torch.stack(batch_losses).double().mean(dim=0)
@@ -250,7 +225,7 @@ class EnsembleTrainer:
             if backward:
                 ce, logits, chunk_grads = self.net.loss_grads(x_chunk, y_chunk, n_rows)
                 if grads is None:
-                    grads = [_in_layout_of(p, g) for p, g in zip(self.net.parameters(), chunk_grads, strict=True)]
+                    grads = list(chunk_grads)
                 else:
                     grads = [g.add_(c) for g, c in zip(grads, chunk_grads, strict=True)]
             else:
@@ -260,45 +235,6 @@ class EnsembleTrainer:
             ce_sums.append(ce)
             hits.append((logits.max(dim=2).indices == y_chunk).sum(dim=1))  # argmax's first maximum, faster
         return sum(ce_sums[1:], ce_sums[0]), sum(hits[1:], hits[0]), grads
-
-    def _step(self, grads: list[torch.Tensor]) -> None:
-        """One Adam step with the gradients `grads` (one per parameter), which the optimiser leaves see in their
-        memory order: torch.optim.Adam's fused kernel called with the optimiser's state (Adam.step's arithmetic
-        without its per-call Python), each model's tensors as for that model trained alone (`_per_model`)."""
-        leaf_grads = [g if leaf is p else g.permute(order)
-                      for (p, leaf, order), g in zip(self._leaves, grads, strict=True)]
-        if self._kernel_state is None:
-            self._kernel_state = self._adam_state()
-        params, exp_avgs, exp_avg_sqs, steps = self._kernel_state
-        torch._foreach_add_([self.optimizer.state[leaf]["step"] for _, leaf, _ in self._leaves], 1)
-        # the optimiser of __init__: one group, coupled L2, no amsgrad or maximize; torch's private op, whose
-        # signature the locks pin (torch 2.13), and tests/test_train.py compares the steps with Adam.step's
-        group = self.optimizer.param_groups[0]
-        torch._fused_adam_(params, self._per_model(leaf_grads), exp_avgs, exp_avg_sqs, [], steps, lr=group["lr"],
-                           beta1=group["betas"][0], beta2=group["betas"][1], weight_decay=group["weight_decay"],
-                           eps=group["eps"], amsgrad=False, maximize=False)
-
-    def _per_model(self, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-        """`tensors`, one (model, ...) per optimiser leaf, as the fused kernel takes them: on the CPU a leaf whose
-        model size is not a multiple of 16 floats as one view per model. The kernel's CPU loop is vectorised over
-        16-float units and takes a tensor's last elements (size mod 8 or 16) one at a time, rounded otherwise; in a
-        stacked tensor which model's elements those are would depend on the ensemble. (On a GPU every element is
-        treated alike.)"""
-        return [piece for split, t in zip(self._split, tensors, strict=True)
-                for piece in (t.unbind() if split else [t])]
-
-    def _adam_state(self) -> list[list[torch.Tensor]]:
-        """Parameters, exp_avg, exp_avg_sq and step tensors as `_step` hands them to the kernel, creating Adam's
-        state as its first step does (zero moments, step 0) where there is none."""
-        states = [self.optimizer.state[leaf] for _, leaf, _ in self._leaves]
-        for (_, leaf, _), state in zip(self._leaves, states, strict=True):
-            if not state:
-                state.update(step=torch.zeros((), device=leaf.device), exp_avg=torch.zeros_like(leaf),
-                             exp_avg_sq=torch.zeros_like(leaf))
-        steps = [state["step"] for split, state in zip(self._split, states, strict=True)
-                 for _ in range(self.n_models if split else 1)]
-        return [self._per_model([leaf.detach() for _, leaf, _ in self._leaves]),
-                *(self._per_model([state[key] for state in states]) for key in ("exp_avg", "exp_avg_sq")), steps]
 
     def theta(self) -> np.ndarray:
         """Current parameters θ (model, param) float32 in the layout of PARAM_SHAPES; NaN for diverged models."""
@@ -324,18 +260,6 @@ class EnsembleTrainer:
                 values[:, i, max(epoch - 1, 0):] = np.nan
         return {name: values[k].copy() for k, name in enumerate(METRICS)}
 
-    def _adam_moments(self) -> dict[str, torch.Tensor]:
-        """Adam's exp_avg and exp_avg_sq (model, param) in the layout of PARAM_SHAPES (zeros before step 1)."""
-        moments = {}
-        for key in ("exp_avg", "exp_avg_sq"):
-            parts = []
-            for p, leaf, order in self._leaves:
-                state = self.optimizer.state.get(leaf, {})
-                value = state[key].permute(np.argsort(order).tolist()) if key in state else torch.zeros_like(p)
-                parts.append(value.detach().reshape(self.n_models, -1))
-            moments[key] = torch.cat(parts, dim=1)
-        return moments
-
     def state_dict(self, seed_index: int = 0) -> dict:
         """Everything needed to resume the models of the seed_index-th seed exactly: θ and Adam moments (model,
         param), Adam step, epoch, batch-order generator state, weight multipliers and the metrics so far
@@ -345,16 +269,15 @@ class EnsembleTrainer:
 
     def seed_states(self) -> list[dict]:
         """`state_dict(k)` of every seed k, reading θ, the Adam moments and the metrics once."""
-        first_state = self.optimizer.state.get(self._leaves[0][1], {})
         theta, diverged, metrics = self.theta(), self.diverged_epoch(), self.metrics()
-        moments = {key: value.cpu().numpy() for key, value in self._adam_moments().items()}
+        moments = {key: value.cpu().numpy() for key, value in self.adam.moments().items()}
         states = []
         for k, gen in enumerate(self._batch_generators):
             rows = self.seed_models(k)
             states.append({
                 "theta": theta[rows],
                 **{key: value[rows] for key, value in moments.items()},
-                "adam_step": int(first_state["step"]) if "step" in first_state else 0,
+                "adam_step": self.adam.step_count(),
                 "epoch": self.epoch,
                 "batch_generator_state": gen.get_state().numpy(),
                 "weight_multipliers": self.weight_multipliers.copy(),
@@ -382,7 +305,7 @@ class EnsembleTrainer:
             raise ValueError(f"state epoch {epoch!r} is outside [0, {self.cfg.epochs}]")
         joined = {key: np.concatenate([part[key] for part in states]) for key in ("theta", "exp_avg", "exp_avg_sq")}
         self.net.load_theta(torch.as_tensor(joined["theta"]).to(self.device))
-        self._load_adam({**joined, "adam_step": steps.pop()})
+        self.adam.load(joined["exp_avg"], joined["exp_avg_sq"], steps.pop())
         for gen, part in zip(self._batch_generators, states, strict=True):
             gen.set_state(torch.as_tensor(part["batch_generator_state"], dtype=torch.uint8))
         self._metrics.copy_(torch.as_tensor(np.stack([np.concatenate([part[name] for part in states])
@@ -391,24 +314,3 @@ class EnsembleTrainer:
                                    for part in states])
         self._diverged = torch.as_tensor(diverged.astype(np.int64)).to(self.device)
         self.epoch = epoch
-
-    def _load_adam(self, state: dict) -> None:
-        step = int(state["adam_step"])
-        adam = {"state": {}, "param_groups": self.optimizer.state_dict()["param_groups"]}
-        if step > 0:
-            offset = 0
-            for k, (p, _, order) in enumerate(self._leaves):
-                size = p[0].numel()
-                adam["state"][k] = {
-                    key: torch.as_tensor(state[key][:, offset : offset + size])
-                    .reshape(p.shape)
-                    .permute(order)
-                    .contiguous()
-                    .to(self.device)
-                    for key in ("exp_avg", "exp_avg_sq")
-                }
-                adam["state"][k]["step"] = torch.tensor(float(step))
-                offset += size
-        self.optimizer.load_state_dict(adam)
-        self._kernel_state = None
-
