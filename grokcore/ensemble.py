@@ -143,7 +143,9 @@ class StackedIsingCNN(StackedNet):
         """Logits (model, batch, 2) of spin snapshots x (batch, 1, 16, 16) shared by all models, or x (G, batch, 1,
         16, 16) of G seed groups, models seed-major (model m reads x[m // (N/G)])."""
         h = conv_stage(x, self.conv1.weight, self.conv1.bias, self.conv2.weight, self.conv2.bias)
-        return _linear(torch.relu(_linear(h, self.fc1)), self.fc2)
+        # fc1's output is fresh and not saved for its backward, so its ReLU may overwrite it: in place, an epoch of
+        # 40 models with its test pass was 12 % faster (73 → 64 ms, one thread), the same bits
+        return _linear(_linear(h, self.fc1).relu_(), self.fc2)
 
 
 class StackedModAddMLP(StackedNet):
