@@ -9,6 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from grokcore.models import check_groups
+from grokcore.numerics import cpu_float32
 
 SIDE = 16  # snapshot side; fc1's 64 inputs are 4 channels × 4 × 4 cells after two poolings
 
@@ -245,7 +246,6 @@ def conv_stage(x, w1, b1, w2, b2) -> torch.Tensor:
     PyTorch's operations otherwise (`conv_stage_torch`); the two agree to float round-off."""
     x = _grouped(x, w1.shape[0])
     tensors = (x, w1, b1, w2, b2)
-    on_cpu = all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
-    if on_cpu and tuple(x.shape[2:]) == (1, SIDE, SIDE) and not x.requires_grad:
+    if cpu_float32(*tensors) and tuple(x.shape[2:]) == (1, SIDE, SIDE) and not x.requires_grad:
         return _PooledConvs.apply(x, w1, b1, w2, b2)
     return conv_stage_torch(x, w1, b1, w2, b2)

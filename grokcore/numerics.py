@@ -48,3 +48,9 @@ def deterministic_cuda() -> None:
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.allow_tf32 = False
+
+
+def cpu_float32(*tensors: torch.Tensor) -> bool:
+    """Whether all tensors are float32 on the CPU: what the numba kernels (Ising convolutions, two-hot lookup, SGLD
+    move) take; other devices and dtypes go through PyTorch's operations."""
+    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)

@@ -119,7 +119,6 @@ class EnsembleTrainer:
         self.n_train, self.n_test = self._y_train.shape[1], self._y_test.shape[1]
         self.batch_size = min(cfg.batch_size or self.n_train, self.n_train)
         self._batch_generators = [s.torch("batch") for s in seed_list]
-        # The fused kernel makes one pass over memory per step: about 3× faster than the default on the CPU.
         self.adam = StackedAdam(list(self.net.parameters()), cfg.lr, cfg.weight_decay)
         self.epoch = 0
         self._metrics = torch.full((len(METRICS), self.n_models, cfg.epochs), math.nan, device=self.device)

@@ -9,6 +9,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from grokcore.models import check_groups
+from grokcore.numerics import cpu_float32
 
 # Why numba: PyTorch's lookup makes five passes over the (model, row, hidden) activations (two gathers, their
 # sum, the bias, the ReLU) and its backward three (ReLU mask, two scatters); at 11 models × 64 rows these are
@@ -58,10 +59,6 @@ def _relu_scatter(grad_r, r, columns, grad_h, grad_w):
                 grad_w[m, c1, k] += g
 
 
-def _on_cpu(*tensors: torch.Tensor) -> bool:
-    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
-
-
 def _check_shapes(n: int, columns: torch.Tensor, batch: int | None = None) -> None:
     """One clear line for inputs the kernels would read past: they index without bounds checks."""
     if columns.ndim != 3 or columns.shape[2] != 2 or (batch is not None and columns.shape[1] != batch):
@@ -80,7 +77,7 @@ def two_hot_relu(w_in_t: torch.Tensor, bias: torch.Tensor, columns: torch.Tensor
     _check_shapes(n, columns)
     if tuple(bias.shape) != (n, hidden):
         raise ValueError(f"bias must have shape (model, hidden) = ({n}, {hidden}), got {tuple(bias.shape)}")
-    if _on_cpu(w_in_t, bias):
+    if cpu_float32(w_in_t, bias):
         r = w_in_t.new_empty(n, columns.shape[1], hidden)
         _lookup_relu(w_in_t.detach().numpy(), bias.detach().contiguous().numpy(), columns.contiguous().numpy(),
                      r.numpy())
@@ -105,7 +102,7 @@ def two_hot_relu_backward(grad_r: torch.Tensor, r: torch.Tensor, columns: torch.
         raise ValueError(f"grad_r and r must have shape (model, batch, hidden) = ({n}, {columns.shape[1]}, {hidden}),"
                          f" got {tuple(grad_r.shape)} and {tuple(r.shape)}")
     grad_w = grad_r.new_zeros(weight_shape)
-    if _on_cpu(grad_r, r):
+    if cpu_float32(grad_r, r):
         grad_h = torch.empty_like(grad_r)
         _relu_scatter(grad_r.contiguous().numpy(), r.numpy(), columns.contiguous().numpy(), grad_h.numpy(),
                       grad_w.numpy())

@@ -3,7 +3,7 @@ import threading
 import pytest
 import torch
 
-from grokcore.numerics import deterministic_cuda, flush_denormals
+from grokcore.numerics import cpu_float32, deterministic_cuda, flush_denormals
 
 DENORMAL = 1e-40  # below float32's smallest normal number, 1.18e-38
 
@@ -54,3 +54,13 @@ def test_deterministic_cuda_asks_cudnn_for_plain_float32_and_fixed_algorithms():
         assert (backends.deterministic, backends.benchmark, backends.allow_tf32) == (True, False, False)
     finally:
         backends.deterministic, backends.benchmark, backends.allow_tf32 = before
+
+
+@pytest.mark.parametrize(("tensors", "expected"), [
+    ((torch.zeros(2), torch.ones(3, 1)), True),
+    ((torch.zeros(2), torch.zeros(2, dtype=torch.float64)), False),
+    ((torch.zeros(2, dtype=torch.int64),), False),
+    ((torch.zeros(2), torch.zeros(2, device="meta")), False),
+])
+def test_cpu_float32_says_whether_the_numba_kernels_take_the_tensors(tensors, expected):
+    assert cpu_float32(*tensors) is expected

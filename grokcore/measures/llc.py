@@ -14,6 +14,7 @@ from torch.func import functional_call
 from torch.nn import functional as F
 
 from grokcore.ensemble import StackedNet, memory_order, two_hot_tokens
+from grokcore.numerics import cpu_float32
 
 
 class LLCEstimate(NamedTuple):
@@ -136,8 +137,7 @@ def sgld_move(p: torch.Tensor, w_star: torch.Tensor, grad: torch.Tensor, noise: 
     same bits."""
     order = list(memory_order(p))  # for the kernel to walk p's memory once
     lead = p.ndim - noise.ndim  # 1 with a model axis
-    on_cpu = all(t.device.type == "cpu" and t.dtype == torch.float32 for t in (p, w_star, grad, noise))
-    if not on_cpu or order[:lead] != list(range(lead)):
+    if not cpu_float32(p, w_star, grad, noise) or order[:lead] != list(range(lead)):
         drift = gamma * (p - w_star) + nbeta * (grad + weight_decay * p)
         p.add_(-epsilon / 2 * drift + math.sqrt(epsilon) * noise)
         return
