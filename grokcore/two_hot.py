@@ -43,20 +43,52 @@ def _lookup_relu(w_in_t, bias, columns, r):
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _rows_by_column(columns, width):
+    """Each group's rows sorted by the columns they add into, in row order within a column (a counting sort):
+    column c of group grp receives rows[grp, start[grp, c] : start[grp, c + 1]]; start (G, width + 1), rows
+    (G, 2·batch)."""
+    groups, batch = columns.shape[0], columns.shape[1]
+    start, rows = np.zeros((groups, width + 1), np.int64), np.empty((groups, 2 * batch), np.int64)
+    for grp in range(groups):
+        for i in range(batch):
+            for c in _row_columns(columns, grp, i, width):
+                start[grp, c + 1] += 1
+        for c in range(width):
+            start[grp, c + 1] += start[grp, c]
+        filled = start[grp, :width].copy()
+        for i in range(batch):
+            for c in (columns[grp, i, 0], columns[grp, i, 1]):
+                rows[grp, filled[c]] = i
+                filled[c] += 1
+    return start, rows
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _relu_scatter(grad_r, r, columns, grad_h, grad_w):
-    """grad_h = grad_r where r > 0, else 0 (torch's ReLU backward, r ≤ 0 → 0), and each row's grad_h added into its
-    two columns of grad_w (model, 2p, hidden). Each column receives its rows in row order, as index_add_ adds them
-    (a row's two columns are never the same: c0 < p ≤ c1)."""
+    """grad_h = grad_r where r > 0, else 0 (torch's ReLU backward, r ≤ 0 → 0), and grad_w (model, 2p, hidden),
+    each column the sum of its rows' grad_h in row order from 0, as index_add_ into zeros adds them. Written
+    column by column, each element once: no zero-filled buffer read back, and a model's grad_h stays in cache
+    (an epoch of 11 models 3-5 % faster than scattering rows into zeros, the same bits)."""
     n, batch, hidden = grad_r.shape
     per_group, zero = n // columns.shape[0], np.float32(0.0)
+    start, rows = _rows_by_column(columns, grad_w.shape[1])
     for m in range(n):
         for i in range(batch):
-            c0, c1 = _row_columns(columns, m // per_group, i, grad_w.shape[1])
             for k in range(hidden):
-                g = zero if r[m, i, k] <= 0 else grad_r[m, i, k]
-                grad_h[m, i, k] = g
-                grad_w[m, c0, k] += g
-                grad_w[m, c1, k] += g
+                grad_h[m, i, k] = zero if r[m, i, k] <= 0 else grad_r[m, i, k]
+        grp = m // per_group
+        for c in range(grad_w.shape[1]):
+            out, first, end = grad_w[m, c], start[grp, c], start[grp, c + 1]
+            if first == end:
+                out[:] = zero
+                continue
+            g = grad_h[m, rows[grp, first]]
+            for k in range(hidden):
+                out[k] = zero + g[k]  # as into zeros: a -0 becomes +0
+            for j in range(first + 1, end):
+                g = grad_h[m, rows[grp, j]]
+                for k in range(hidden):
+                    out[k] += g[k]
 
 
 def _check_shapes(n: int, columns: torch.Tensor, batch: int | None = None) -> None:
@@ -101,12 +133,12 @@ def two_hot_relu_backward(grad_r: torch.Tensor, r: torch.Tensor, columns: torch.
     if tuple(grad_r.shape) != (n, columns.shape[1], hidden) or r.shape != grad_r.shape:
         raise ValueError(f"grad_r and r must have shape (model, batch, hidden) = ({n}, {columns.shape[1]}, {hidden}),"
                          f" got {tuple(grad_r.shape)} and {tuple(r.shape)}")
-    grad_w = grad_r.new_zeros(weight_shape)
     if cpu_float32(grad_r, r):
-        grad_h = torch.empty_like(grad_r)
+        grad_w, grad_h = grad_r.new_empty(weight_shape), torch.empty_like(grad_r)
         _relu_scatter(grad_r.contiguous().numpy(), r.numpy(), columns.contiguous().numpy(), grad_h.numpy(),
                       grad_w.numpy())
         return grad_w, grad_h.sum(dim=1)
+    grad_w = grad_r.new_zeros(weight_shape)
     grad_h = torch.ops.aten.threshold_backward(grad_r, r, 0)
     if columns.shape[0] == 1:
         grad_w.index_add_(1, columns[0, :, 0], grad_h).index_add_(1, columns[0, :, 1], grad_h)
