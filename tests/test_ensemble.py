@@ -7,6 +7,7 @@ import torch
 from torch.nn import functional as F
 
 from grokcore.ensemble import StackedNet, linear_grads, memory_order, two_hot_tokens
+from grokcore.ising_conv import conv_stage
 from grokcore.models import P_MODADD, PARAM_SHAPES, IsingCNN, ModAddMLP, flat_params, init_theta, model_at
 
 ALPHAS = (0.5, 1.0, 3.0)
@@ -186,3 +187,22 @@ def test_linear_grads_give_the_weight_gradient_in_the_weights_layout_with_the_sa
     plain, transposed = linear_grads(grad, x, weight), linear_grads(grad, x, stored_transposed)
     assert transposed[1].stride() == stored_transposed.stride()
     assert all(torch.equal(a, b) for a, b in zip(plain, transposed, strict=True))
+
+
+@pytest.mark.parametrize("batch", [5, 300])
+def test_ising_fc1_fused_with_its_relu_gives_baddbmm_and_relus_bits(batch):
+    # fc1's product, then bias and ReLU in one pass: the numbers of baddbmm and an in-place ReLU, with their
+    # gradients (a model with NaN weights included: its NaNs kept, its neighbours untouched).
+    theta = stacked_theta("ising")
+    theta[1, 200] = float("nan")  # one of fc1's weights
+    net, x = StackedNet.from_theta("ising", theta), inputs("ising", batch)
+    logits = net(x)
+    h = conv_stage(x, net.conv1.weight, net.conv1.bias, net.conv2.weight, net.conv2.bias)
+    hidden = torch.baddbmm(net.fc1.bias.unsqueeze(1), h, net.fc1.weight.transpose(1, 2)).relu_()
+    expected = torch.baddbmm(net.fc2.bias.unsqueeze(1), hidden, net.fc2.weight.transpose(1, 2))
+    assert torch.isnan(logits[1]).all() and torch.equal(logits[[0, 2]], expected[[0, 2]])
+    weights = torch.randn(logits.shape, generator=torch.Generator().manual_seed(6))
+    grads = torch.autograd.grad((logits[[0, 2]] * weights[[0, 2]]).sum(), list(net.parameters()))
+    wanted = torch.autograd.grad((expected[[0, 2]] * weights[[0, 2]]).sum(), list(net.parameters()))
+    for grad, want in zip(grads, wanted, strict=True):  # model 1's are NaN (zero gradients times NaN weights)
+        torch.testing.assert_close(grad, want, rtol=0, atol=0, equal_nan=True)
