@@ -97,10 +97,8 @@ def linear_grads(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, need
     """Gradients (∂x or None, ∂W, ∂b) of the per-model dense layer x (model, batch, in) → x·Wᵀ + b, W (model, out,
     in), from ∂logits `grad` (model, batch, out). Autograd's own backward of the batched product yields ∂W
     transposed and strided, which costs a copy into the parameter and a strided ReLU backward; these come out
-    contiguous in their own layouts, ∂W in W's (for a W stored transposed, as xᵀ·grad: the same sums)."""
+    contiguous in their own layouts."""
     grad_x = torch.bmm(grad, weight) if need_x else None
-    if memory_order(weight) == (0, 2, 1):
-        return grad_x, torch.bmm(x.transpose(1, 2), grad).transpose(1, 2), grad.sum(dim=1)
     return grad_x, torch.bmm(grad.transpose(1, 2), x), grad.sum(dim=1)
 
 
@@ -190,13 +188,11 @@ class StackedModAddMLP(StackedNet):
     by all models, or those of G seed groups, (G, batch, 2p) or (G, batch, 2), models seed-major.
 
     For token pairs (a, b) the first layer is a lookup of columns a and p+b of W_in (`grokcore.two_hot`). W_in is
-    stored as its (model, 2p, hidden) transpose, so that those columns are contiguous rows; W_out as its (model,
-    hidden, p) transpose, which MKL multiplies faster in the forward than W_out read transposed (64 rows: 0.87 →
-    0.65 ms, the backward's products 0.18 ms slower; the same bits).
+    stored as its (model, 2p, hidden) transpose, so that those columns are contiguous rows.
     """
 
     task = "modadd"
-    stored_transposed = ("fc_in.weight", "fc_out.weight")
+    stored_transposed = ("fc_in.weight",)
 
     def __init__(self, n_models: int):
         super().__init__(n_models)

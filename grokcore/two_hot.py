@@ -68,7 +68,7 @@ def _relu_scatter(grad_r, r, columns, grad_h, grad_w):
     """grad_h = grad_r where r > 0, else 0 (torch's ReLU backward, r ≤ 0 → 0), and grad_w (model, 2p, hidden),
     each column the sum of its rows' grad_h in row order from 0, as index_add_ into zeros adds them. Written
     column by column, each element once: no zero-filled buffer read back, and a model's grad_h stays in cache
-    (an epoch of 11 models 3-5 % faster than scattering rows into zeros, the same bits)."""
+    (an epoch of 11 models 4-5 % faster than scattering rows into zeros, the same bits)."""
     n, batch, hidden = grad_r.shape
     per_group, zero = n // columns.shape[0], np.float32(0.0)
     start, rows = _rows_by_column(columns, grad_w.shape[1])

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from grokcore.ensemble import StackedNet, linear_grads, memory_order, two_hot_tokens
+from grokcore.ensemble import StackedNet, memory_order, two_hot_tokens
 from grokcore.ising_conv import conv_stage
 from grokcore.models import P_MODADD, PARAM_SHAPES, IsingCNN, ModAddMLP, flat_params, init_theta, model_at
 
@@ -171,22 +171,10 @@ def test_hand_written_modadd_pass_gives_autograds_bits(groups, n_rows):
 
 
 def test_memory_order_names_a_stored_transposed_parameters_layout():
-    assert memory_order(StackedNet.from_theta("ising", stacked_theta("ising")).fc1.weight) == (0, 1, 2)
     net = StackedNet.from_theta("modadd", stacked_theta("modadd"))
-    for weight in (net.fc_in.weight, net.fc_out.weight):  # each lives as its (model, in, out) transpose
-        assert memory_order(weight) == (0, 2, 1)
-        assert weight.permute(memory_order(weight)).is_contiguous()
-
-
-@pytest.mark.parametrize(("batch", "n_in", "n_out"), [(64, 512, 113), (7, 5, 3)])
-def test_linear_grads_give_the_weight_gradient_in_the_weights_layout_with_the_same_bits(batch, n_in, n_out):
-    gen = torch.Generator().manual_seed(5)
-    x, grad = torch.randn(3, batch, n_in, generator=gen), torch.randn(3, batch, n_out, generator=gen)
-    weight = torch.randn(3, n_out, n_in, generator=gen)
-    stored_transposed = weight.transpose(1, 2).contiguous().transpose(1, 2)
-    plain, transposed = linear_grads(grad, x, weight), linear_grads(grad, x, stored_transposed)
-    assert transposed[1].stride() == stored_transposed.stride()
-    assert all(torch.equal(a, b) for a, b in zip(plain, transposed, strict=True))
+    assert memory_order(net.fc_out.weight) == (0, 1, 2)
+    assert memory_order(net.fc_in.weight) == (0, 2, 1)  # W_in lives as its (model, 2p, hidden) transpose
+    assert net.fc_in.weight.permute(memory_order(net.fc_in.weight)).is_contiguous()
 
 
 @pytest.mark.parametrize("batch", [5, 300])
