@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from grokcore.ensemble import StackedNet, memory_order, two_hot_tokens
+from grokcore.ensemble import StackedNet, memory_order, output_logits, two_hot_tokens
 from grokcore.ising_conv import conv_stage
 from grokcore.models import P_MODADD, PARAM_SHAPES, IsingCNN, ModAddMLP, flat_params, init_theta, model_at
 
@@ -194,3 +194,14 @@ def test_ising_fc1_fused_with_its_relu_gives_baddbmm_and_relus_bits(batch):
     wanted = torch.autograd.grad((expected[[0, 2]] * weights[[0, 2]]).sum(), list(net.parameters()))
     for grad, want in zip(grads, wanted, strict=True):  # model 1's are NaN (zero gradients times NaN weights)
         torch.testing.assert_close(grad, want, rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("rows", [1, 15, 16, 64, 128, 129, 512])  # both forms of the product, and their edges
+def test_output_logits_are_the_layers_product_in_row_layout(rows):
+    gen = torch.Generator().manual_seed(7)
+    r = torch.relu(torch.randn(11, rows, 512, generator=gen))
+    weight, bias = torch.randn(11, P_MODADD, 512, generator=gen) * 0.05, torch.randn(11, P_MODADD, generator=gen)
+    logits = output_logits(r, weight, bias)
+    assert logits.is_contiguous()
+    torch.testing.assert_close(logits, torch.baddbmm(bias.unsqueeze(1), r, weight.transpose(1, 2)),
+                               rtol=1e-6, atol=1e-6)

@@ -372,6 +372,18 @@ def test_a_non_finite_model_is_marked_diverged_and_leaves_its_neighbour_alone(ta
     assert resumed.diverged_epoch().tolist() == [-1, epoch]
 
 
+@pytest.mark.parametrize(("name", "value"), [("fc_in.weight", -math.inf), ("fc_out.weight", math.inf),
+                                             ("fc_out.bias", math.nan)])
+def test_one_non_finite_parameter_value_marks_its_model_diverged(name, value):
+    # W_in is stored transposed; -inf shows only in a minimum, +inf only in a maximum.
+    trainer = EnsembleTrainer(DATA["modadd"], ALPHAS, SEEDS, config("modadd", epochs=2))
+    with torch.no_grad():
+        model_1 = dict(trainer.net.named_parameters())[name][1]
+        model_1[(3,) * model_1.ndim] = value
+    trainer._note_divergence(None)
+    assert trainer.diverged_epoch().tolist() == [-1, 0] + [-1] * (len(ALPHAS) - 2)
+
+
 def test_training_stops_once_every_model_has_diverged(monkeypatch):
     trainer = EnsembleTrainer(DATA["modadd"], (1e300,), SEEDS, config("modadd", epochs=50))
     monkeypatch.setattr(trainer, "_train_epoch", lambda: pytest.fail("a diverged ensemble was trained"))
