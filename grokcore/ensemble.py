@@ -134,8 +134,9 @@ def output_logits(r: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> 
     """Mod-add's logits r·Wᵀ + b (model, batch, out) of hidden activations r (model, batch, in), W (model, out, in).
     On the CPU with 16-128 rows computed as (W·rᵀ + b)ᵀ, which MKL multiplies faster for 113 outputs (0.92 → 0.75
     ms at 64 rows of 11 models, with the copy back to rows; an epoch 5 % faster; alike at 200 rows, slower at 512)
-    and sums as baddbmm does (the same bits at 16-139 rows on our Intel Xeons; below 16, not). The forward and the
-    hand-written backward pass both take their logits here, so that they agree bit for bit on any machine."""
+    and sums as baddbmm does (the same bits at 16-139 rows on the Intel Xeon measured, 2026-12-05; below 16, not).
+    The forward and the hand-written backward pass both take their logits here, so that they agree bit for bit on
+    any machine."""
     if r.device.type == "cpu" and 16 <= r.shape[1] <= 128:
         return torch.baddbmm(bias.unsqueeze(2), weight, r.transpose(1, 2)).transpose(1, 2).contiguous()
     return torch.baddbmm(bias.unsqueeze(1), r, weight.transpose(1, 2))
