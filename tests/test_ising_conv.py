@@ -94,3 +94,17 @@ def test_each_seed_group_reads_its_own_snapshots(groups):
 def test_models_not_divisible_by_groups_are_refused():
     with pytest.raises(ValueError, match="5 models cannot be split evenly over 2"):
         conv_stage(torch.stack([snapshots(3), snapshots(3)]), *stacked_params(5))
+
+
+@pytest.mark.parametrize("groups", [1, 3])
+def test_features_without_gradients_equal_those_of_the_training_pass_bit_for_bit(groups):
+    # Evaluation runs its own kernel (no picked positions kept); a NaN model must stay NaN and leave the rest alone.
+    xs = torch.stack([snapshots(11, seed=g) for g in range(groups)])
+    params = stacked_params(2 * groups)
+    with torch.no_grad():
+        params[2][1, 3, 1] = float("nan")
+        evaluated = conv_stage(xs, *params)
+    trained = conv_stage(xs, *params)
+    assert trained.requires_grad and not evaluated.requires_grad
+    assert torch.isnan(evaluated[1]).any()
+    torch.testing.assert_close(evaluated, trained.detach(), rtol=0, atol=0, equal_nan=True)
