@@ -15,6 +15,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from grokcore.ensemble import StackedNet, memory_order, two_hot_tokens
+from grokcore.hits import correct_predictions
 from grokcore.models import check_task, init_theta
 from grokcore.numerics import deterministic_cuda, flush_denormals
 from grokcore.seeds import RunSeeds
@@ -236,7 +237,7 @@ class EnsembleTrainer:
                 ce = F.cross_entropy(logits.flatten(0, 1), y_chunk.flatten(), reduction="none")
                 ce = ce.view(self.n_models, -1).sum(dim=1)
             ce_sums.append(ce)
-            hits.append((logits.max(dim=2).indices == y_chunk).sum(dim=1))  # argmax's first maximum, faster
+            hits.append(correct_predictions(logits, y_chunk))
         return sum(ce_sums[1:], ce_sums[0]), sum(hits[1:], hits[0]), grads
 
     def theta(self) -> np.ndarray:
