@@ -94,14 +94,14 @@ def measure(results_dir: Path, data_dir: str, out_dir: Path, names: list[str] | 
             scale: str = "full", workers: int = 0) -> None:
     """Render in this process (its expensive derived data as tasks on a LocalCluster of `workers` if > 0),
     printing each figure's seconds and the peak RSS so far as JSON lines."""
-    from repro.cluster import connect
+    from repro.cluster import connected
     from repro.figures import compression
 
     compression.LLC_STEPS[scale] = llc_steps
     if not workers:
         render_timed(Context(scale, results_dir=str(results_dir), data_dir=data_dir), out_dir, names)
         return
-    with connect(n_workers=workers, dashboard_address=None) as client:
+    with connected(n_workers=workers, dashboard_address=None) as client:
         render_timed(Context(scale, results_dir=str(results_dir), data_dir=data_dir, client=lambda: client),
                      out_dir, names)
 

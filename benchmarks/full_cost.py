@@ -47,7 +47,7 @@ from train_speed import modadd_data, plain_training, require_cuda  # noqa: E402
 from grokcore.measures import fourier, ising_features, llc, pruning  # noqa: E402
 from grokcore.models import init_theta, model_at  # noqa: E402
 from grokcore.seeds import RunSeeds  # noqa: E402
-from repro.cluster import connect  # noqa: E402
+from repro.cluster import connected  # noqa: E402
 from repro.config import Experiment, load_experiment  # noqa: E402
 from repro.grid import prepare_data, run_experiment, task_data, train_config  # noqa: E402
 from repro.reference import cpu_name  # noqa: E402
@@ -226,7 +226,7 @@ def main(argv=None) -> None:
     print(f"{'training (full scale)':24s} {'s/epoch':>8s} {'s/ckpt':>7s} {'engine':>9s} {'plain loop':>10s} "
           f"{'ratio':>6s}")
     total = plain_total = 0.0
-    with connect(n_workers=args.workers, dashboard_address=None, gpus=gpus) as client:
+    with connected(n_workers=args.workers, dashboard_address=None, gpus=gpus) as client:
         client.wait_for_workers(args.workers)
         for full in fulls:
             epochs = args.ising_epochs if full.task == "ising" else args.modadd_epochs
@@ -236,7 +236,6 @@ def main(argv=None) -> None:
             total, plain_total = total + engine, plain_total + plain
             print(f"{full.name:24s} {t_epoch:8.3f} {t_ckpt:7.2f} {_hours(engine)} {_hours(plain):>10s} "
                   f"{plain / engine:5.2f}×")
-        client.cluster.close()
     print(f"{'training total':24s} {'':8s} {'':7s} {_hours(total)} {_hours(plain_total):>10s} "
           f"{plain_total / total:5.2f}×")
     if gpus:

@@ -23,7 +23,7 @@ from full_cost import machine_reference  # noqa: E402
 from train_speed import require_cuda  # noqa: E402
 
 from grokcore.store import open_results  # noqa: E402
-from repro.cluster import connect  # noqa: E402
+from repro.cluster import connected  # noqa: E402
 from repro.config import Experiment, load_experiment  # noqa: E402
 from repro.grid import run_experiment  # noqa: E402
 
@@ -33,10 +33,9 @@ COMPARED = ("theta", "fim_diag", "train_loss", "test_acc")
 def trained(exp: Experiment, directory: str, name: str, data_dir: str) -> dict[str, np.ndarray]:
     """The stored arrays COMPARED of `exp` trained into a fresh store on a one-worker cluster of its device."""
     gpus = 1 if exp.device == "cuda" else 0
-    with connect(n_workers=1, dashboard_address=None, gpus=gpus) as client:
+    with connected(n_workers=1, dashboard_address=None, gpus=gpus) as client:
         path = run_experiment(exp, f"{directory}/{name}.zarr", client=client, data_dir=data_dir, progress=False,
                               echo=lambda *_: None)
-        client.cluster.close()
     ds = open_results(path)
     return {key: ds[key].values for key in COMPARED if key in ds}
 

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from train_speed import plain_grid  # noqa: E402
 
 from grokcore.seeds import RunSeeds  # noqa: E402
-from repro.cluster import connect  # noqa: E402
+from repro.cluster import connected  # noqa: E402
 from repro.config import experiment_from_dict  # noqa: E402
 from repro.grid import prepare_data, run_experiment, task_data, train_config  # noqa: E402
 
@@ -43,13 +43,12 @@ def time_plain(exp, data_dir: str) -> float:
 
 
 def time_engine(exp, data_dir: str, workers: int) -> float:
-    with tempfile.TemporaryDirectory() as tmp, connect(n_workers=workers, dashboard_address=None) as client:
+    with tempfile.TemporaryDirectory() as tmp, connected(n_workers=workers, dashboard_address=None) as client:
         client.wait_for_workers(workers)
         start = time.perf_counter()
         run_experiment(exp, f"{tmp}/grid.zarr", client=client, data_dir=data_dir, progress=False,
                        echo=lambda *_: None)
         elapsed = time.perf_counter() - start
-        client.cluster.close()
     return elapsed
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dask
@@ -54,6 +56,25 @@ def connect(scheduler: str | None = None, cluster: str = "local", cluster_config
     local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host=host,
                          dashboard_address=dashboard_address, resources={"GPU": 1} if gpus > 0 else None)
     return Client(local, set_as_default=False)
+
+
+def disconnect(client) -> None:
+    """Close `client`, then the cluster it was given (none for a running scheduler): in that order, so that no
+    heartbeat of the client reaches a scheduler already closed (a CommClosedError traceback at exit)."""
+    cluster = client.cluster
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+@contextmanager
+def connected(*args, **kwargs) -> Iterator:
+    """`connect(*args, **kwargs)` for a with block, disconnected at its end (`disconnect`)."""
+    client = connect(*args, **kwargs)
+    try:
+        yield client
+    finally:
+        disconnect(client)
 
 
 def slurm_cluster(config_file: str | None):

@@ -113,11 +113,10 @@ class ClientOnDemand:
         return self
 
     def __exit__(self, *exc):
+        from repro.cluster import disconnect
+
         if self.client is not None:
-            cluster = self.client.cluster
-            self.client.close()
-            if cluster is not None:
-                cluster.close()
+            disconnect(self.client)
 
 
 def _experiments(names, args):

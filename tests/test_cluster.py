@@ -5,7 +5,7 @@ import os
 import dask
 import pytest
 
-from repro.cluster import WORKER_ENV, configure_workers, connect, slurm_cluster
+from repro.cluster import WORKER_ENV, configure_workers, connect, connected, slurm_cluster
 
 
 def test_worker_environment_drops_malloc_trim_and_pins_one_thread():
@@ -16,11 +16,13 @@ def test_worker_environment_drops_malloc_trim_and_pins_one_thread():
 
 
 def test_embedded_cluster_listens_on_loopback_only_and_pins_worker_threads():
-    with connect(n_workers=1, dashboard_address=None) as client:
+    with connected(n_workers=1, dashboard_address=None) as client:
         assert client.scheduler.address.startswith("tcp://127.0.0.1:")
         env = next(iter(client.run(lambda: dict(__import__("os").environ)).values()))
         assert all(env[key] == value for key, value in WORKER_ENV.items())
-        client.cluster.close()
+        cluster = client.cluster
+    # the client first, then the cluster it started
+    assert client.status == "closed" and cluster.status.name == "closed"
     # the client process keeps its own Monte Carlo threads (the nanny leaks pre-spawn variables into it)
     assert "NUMBA_NUM_THREADS" not in os.environ or os.environ["NUMBA_NUM_THREADS"] != "1"
 

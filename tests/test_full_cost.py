@@ -9,7 +9,7 @@ import pytest
 import torch
 from full_cost import UNITS, extrapolate, machine_reference, main, sliced, training_cost, worker_share
 
-from repro.cluster import connect
+from repro.cluster import connected
 from repro.config import load_experiment
 
 
@@ -38,9 +38,8 @@ def test_machine_reference_names_the_matmul_speed():
 
 def test_training_cost_of_a_real_engine_slice_is_positive(tmp_path):
     exp = load_experiment("modadd-main", "tiny")
-    with connect(n_workers=1, dashboard_address=None) as client:
+    with connected(n_workers=1, dashboard_address=None) as client:
         t_epoch, t_checkpoint, total = training_cost(exp, 1, client, str(tmp_path))
-        client.cluster.close()
     assert t_epoch >= 0 and t_checkpoint >= 0 and math.isfinite(total) and total > 0
 
 

@@ -185,9 +185,9 @@ def test_grid_through_external_scheduler_and_worker_processes(tmp_path, monkeypa
                                            "1", "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL))
         monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
-        from repro.cluster import connect
+        from repro.cluster import connected
 
-        with connect(cluster="local") as client:
+        with connected(cluster="local") as client:
             client.wait_for_workers(1, timeout=60)
             assert client.scheduler.address == address
             path = run_experiment(small_experiment(epochs=2), str(tmp_path / "ext.zarr"), client=client,
