@@ -50,10 +50,10 @@ def _pad(x, b, xp):
 
 @numba.njit(cache=True, fastmath={"contract"}, error_model="numpy")
 def _expand(a1_b, e):
-    """conv2's input e[y+1, x+1, c] = ReLU(a1_b[y, x, c]) in e (10, 10, C1) with a zero border. conv2's output
-    lane kN+m reads input lanes jN+m (grouped: 2 → 4 channels per model), contiguous runs of N lanes for each
-    (j, k). Once per input lane, not copied per output lane: 32 kB at 40 models instead of 128 kB, which left L1
-    (forward 5-15 % faster, the same numbers bit for bit)."""
+    """conv2's input e[y+1, x+1, c] = ReLU(a1_b[y, x, c]) in e (10, 10, C1) with a zero border, rebuilt by the
+    backward from the forward's a1. conv2's output lane kN+m reads input lanes jN+m (grouped: 2 → 4 channels per
+    model), contiguous runs of N lanes for each (j, k): e holds each input lane once, 32 kB at 40 models, where a
+    copy per output lane (128 kB) left L1."""
     for y in range(8):
         for x in range(8):
             for c in range(a1_b.shape[2]):
@@ -157,17 +157,19 @@ def _forward(x, w1, b1, w2, b2, out, a1, i1, i2):
         _features(a2, b, out)
 
 
-def _cell_taps(parity: int) -> tuple[tuple[int, ...], ...]:
-    """conv2's taps along one axis (0..2) that reach a zero-bordered input position of this parity, grouped by
-    the pooling cell they come from: cells ascending, in each cell its window positions ascending."""
-    return ((2, 1), (0,)) if parity == 0 else ((2,), (1, 0))
+def _scatter_order(y: int, x: int) -> list[int]:
+    """conv2's taps t = 3·ty + tx that reach its zero-bordered input position (y, x), in the order a scatter of its
+    unpooled gradient adds them there: pooling cell by cell (row-major), in each cell window position by position,
+    then tap by tap."""
+    return [t for cell in range(16) for q in range(4) for t in range(9)
+            if (2 * (cell // 4) + q // 2 + t // 3, 2 * (cell % 4) + q % 2 + t % 3) == (y, x)]
 
 
-# conv2's 9 taps t = 3·ty + tx for an input position, by the parity of its zero-bordered row and column, in the
-# order a scatter of the pooled gradient cell by cell (and window position by position) adds them: the order of
-# this kernel before 2026-12-05, so the same sums, bit for bit.
-_TAP_ORDER = np.array([[[3 * ty + tx for row in _cell_taps(py) for col in _cell_taps(px) for ty in row for tx in col]
-                        for px in range(2)] for py in range(2)], np.int64)
+# The order by the parities of an input position's zero-bordered row and column, taken where all 9 taps reach it:
+# every position of the same parities sees its taps in this order (at the border some are missing; the gather adds
+# u's zero border there), so gathering in it gives the sums of the scatter this kernel replaced, bit for bit
+# (for finite weights: 0·inf would be NaN).
+_TAP_ORDER = np.array([[_scatter_order(4 + py, 4 + px) for px in range(2)] for py in range(2)], np.int64)
 
 
 @numba.njit(cache=True, fastmath={"contract"}, error_model="numpy")

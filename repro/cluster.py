@@ -7,8 +7,12 @@ import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dask
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 # Workers run one single-threaded task at a time. The nanny's default pre-spawn environment also sets
 # MALLOC_TRIM_THRESHOLD_, which made torch training in workers 1.8-3× slower (engineering notes); ours drops it.
@@ -58,7 +62,7 @@ def connect(scheduler: str | None = None, cluster: str = "local", cluster_config
     return Client(local, set_as_default=False)
 
 
-def disconnect(client) -> None:
+def disconnect(client: Client) -> None:
     """Close `client`, then the cluster it was given (none for a running scheduler): in that order, so that no
     heartbeat of the client reaches a scheduler already closed (a CommClosedError traceback at exit)."""
     cluster = client.cluster
@@ -68,7 +72,7 @@ def disconnect(client) -> None:
 
 
 @contextmanager
-def connected(*args, **kwargs) -> Iterator:
+def connected(*args, **kwargs) -> Iterator[Client]:
     """`connect(*args, **kwargs)` for a with block, disconnected at its end (`disconnect`)."""
     client = connect(*args, **kwargs)
     try:

@@ -53,3 +53,23 @@ def test_other_dtypes_are_counted_by_torch():
     logits = awkward_logits(5).double()
     predicted = logits.max(dim=2).indices
     assert correct_predictions(logits, predicted).tolist() == [12, 12, 12]
+
+
+@pytest.mark.parametrize("n_classes", [1, 2, 7, 113])
+def test_rows_drawn_from_awkward_values_predict_as_torch_max(n_classes):
+    # every value a careless argmax gets wrong, repeated so that rows tie and mix them; denormals included
+    palette = torch.tensor([0.0, -0.0, 1.0, -1.0, INF, -INF, NAN, -NAN, 1e-40, -1e-40])
+    picks = torch.randint(0, len(palette), (4, 250, n_classes), generator=torch.Generator().manual_seed(3))
+    logits = palette[picks]
+    predicted = logits.max(dim=2).indices
+    assert correct_predictions(logits, predicted).tolist() == [250] * 4
+    y = torch.randint(0, n_classes, (4, 250), generator=torch.Generator().manual_seed(4))
+    assert torch.equal(correct_predictions(logits, y), (predicted == y).sum(dim=1))
+
+
+def test_strided_logits_and_an_empty_batch():
+    logits = awkward_logits(113)[:, ::2]  # every other row: not contiguous
+    assert not logits.is_contiguous()
+    assert correct_predictions(logits, logits.max(dim=2).indices).tolist() == [6, 6, 6]
+    empty = torch.zeros(3, 0, 113)
+    assert correct_predictions(empty, torch.zeros(3, 0, dtype=torch.int64)).tolist() == [0, 0, 0]
