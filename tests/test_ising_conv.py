@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from grokcore.ising_conv import conv_stage, conv_stage_torch
+from grokcore.ising_layout import LANES
 
 SHAPES = ((2, 1, 3, 3), (2,), (4, 2, 3, 3), (4,))
 
@@ -108,3 +109,19 @@ def test_features_without_gradients_equal_those_of_the_training_pass_bit_for_bit
     assert trained.requires_grad and not evaluated.requires_grad
     assert torch.isnan(evaluated[1]).any()
     torch.testing.assert_close(evaluated, trained.detach(), rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize(("groups", "per_group"), [(1, LANES + 3), (3, LANES // 2 - 2)])
+def test_ensembles_larger_than_a_kernel_call_go_through_in_blocks(groups, per_group):
+    # (1, LANES + 3): one group split over two calls; (3, ...): two whole groups in the first call, one in the next.
+    xs = torch.stack([snapshots(5, seed=g) for g in range(groups)])
+    params = stacked_params(groups * per_group)
+    out = conv_stage(xs, *params)
+    torch.testing.assert_close(out, conv_stage_torch(xs, *params), rtol=1e-5, atol=1e-5)
+    with torch.no_grad():
+        torch.testing.assert_close(conv_stage(xs, *params), out.detach(), rtol=0, atol=0)
+    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(5))
+    grads = torch.autograd.grad((out * weights).sum(), params)
+    expected = torch.autograd.grad((conv_stage_torch(xs, *params) * weights).sum(), params)
+    for grad, want in zip(grads, expected, strict=True):
+        torch.testing.assert_close(grad, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
