@@ -3,7 +3,7 @@ import threading
 import pytest
 import torch
 
-from grokcore.numerics import cpu_float32, deterministic_cuda, flush_denormals
+from grokcore.numerics import cpu_float32, deterministic_cuda, finite_rows, flush_denormals
 
 DENORMAL = 1e-40  # below float32's smallest normal number, 1.18e-38
 
@@ -64,3 +64,13 @@ def test_deterministic_cuda_asks_cudnn_for_plain_float32_and_fixed_algorithms():
 ])
 def test_cpu_float32_says_whether_the_numba_kernels_take_the_tensors(tensors, expected):
     assert cpu_float32(*tensors) is expected
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])  # float64: the torch path
+def test_finite_rows_names_the_models_holding_an_infinity_or_a_nan(dtype):
+    a = torch.tensor([[1.0, -0.0, 3e38], [1.0, float("nan"), 2.0], [1e-45, 0.0, -3e38], [0.0, 0.0, 0.0]], dtype=dtype)
+    b = torch.tensor([[0.0], [0.0], [0.0], [float("-inf")]], dtype=dtype)
+    assert finite_rows([a, b]).tolist() == [True, False, True, False]
+    a[0, 2] = float("inf")
+    assert finite_rows([a]).tolist() == [False, False, True, True]
+    assert finite_rows([a[:, :2], b]).tolist() == [True, False, True, False]  # a strided view: the torch path
