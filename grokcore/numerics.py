@@ -71,8 +71,10 @@ def _all_finite(a, finite):
 
 def finite_rows(arrays: list[torch.Tensor]) -> torch.Tensor:
     """Which rows m hold only finite numbers in every array (model, size) of `arrays`: bool (model,), on their
-    device. One pass over each: on the CPU a numba kernel for float32 rows (40 Ising models: 0.78 → 0.1 ms,
+    device. One pass over each: on the CPU a numba kernel for float32 rows (40 Ising models: 0.78 → 0.13 ms,
     against torch's aminmax), elsewhere each row's extremes (finite iff all its values are: NaN propagates)."""
+    if len({a.shape[0] for a in arrays}) != 1:
+        raise ValueError(f"arrays must have the same number of rows, got {[a.shape[0] for a in arrays]}")
     if all(cpu_float32(a) and a.is_contiguous() for a in arrays):
         finite = np.ones(arrays[0].shape[0], np.bool_)
         for a in arrays:

@@ -203,7 +203,8 @@ class EnsembleTrainer:
         """Record self.epoch as the divergence epoch of every model whose θ or `train_loss` (model,) is not
         finite for the first time. Stays on the device: no synchronisation per epoch."""
         # each parameter in its memory order, one pass over it
-        finite = finite_rows([p.permute(memory_order(p)).reshape(self.n_models, -1) for p in self.net.parameters()])
+        finite = finite_rows([p.detach().permute(memory_order(p)).reshape(self.n_models, -1)
+                              for p in self.net.parameters()])
         if train_loss is not None:
             finite &= torch.isfinite(train_loss)
         self._diverged = torch.where(~finite & (self._diverged < 0), self.epoch, self._diverged)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grokcore.ising_conv import conv_stage, conv_stage_torch
-from grokcore.ising_layout import LANES
+from grokcore.ising_conv import blocks, conv_stage, conv_stage_torch
+from grokcore.ising_kernels import LANES
 
 SHAPES = ((2, 1, 3, 3), (2,), (4, 2, 3, 3), (4,))
 
@@ -125,3 +125,19 @@ def test_ensembles_larger_than_a_kernel_call_go_through_in_blocks(groups, per_gr
     expected = torch.autograd.grad((conv_stage_torch(xs, *params) * weights).sum(), params)
     for grad, want in zip(grads, expected, strict=True):
         torch.testing.assert_close(grad, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
+
+
+@pytest.mark.parametrize(("n_models", "groups"), [(0, 1), (1, 1), (40, 5), (LANES, 1), (LANES + 6, 1), (90, 3),
+                                                  (3 * LANES, 1), (2 * (LANES + 1), 2), (130, 130)])
+def test_blocks_cover_every_model_once_with_its_own_groups_and_at_most_lanes_models(n_models, groups):
+    per_group = n_models // groups
+    seen = []
+    for models, group_range in blocks(n_models, groups):
+        count = models.stop - models.start
+        assert 0 < count <= LANES
+        # the block's models read its groups in order: whole groups, or a part of one
+        block_groups = range(group_range.start, group_range.stop)
+        assert [m // per_group for m in range(models.start, models.stop)] == sorted(
+            g for g in block_groups for _ in range(count // len(block_groups)))
+        seen.extend(range(models.start, models.stop))
+    assert seen == list(range(n_models))

@@ -74,3 +74,8 @@ def test_finite_rows_names_the_models_holding_an_infinity_or_a_nan(dtype):
     a[0, 2] = float("inf")
     assert finite_rows([a]).tolist() == [False, False, True, True]
     assert finite_rows([a[:, :2], b]).tolist() == [True, False, True, False]  # a strided view: the torch path
+
+
+def test_finite_rows_refuses_arrays_of_different_row_counts():
+    with pytest.raises(ValueError, match=r"same number of rows, got \[2, 3\]"):
+        finite_rows([torch.zeros(2, 4), torch.zeros(3, 1)])
