@@ -48,9 +48,9 @@ def _conv1(xg, w1, b1, n, e, a1, i1, b):
     interior of conv2's zero-bordered input e (10, 10, 2, LANES); and unless a1 is None, for the backward, the
     pooled pre-ReLU maxima a1 (B, 8, 8, 2, LANES) and the window position each pooling picked, i1 (int8).
 
-    conv1 reads the snapshot as 16 scalars per window, shared by the group's lanes: 5-20 % faster (8-80 models)
-    than from a per-lane copy (18 × 18 × LANES), which the backward's weight gradient keeps (there the scalars
-    were slower)."""
+    conv1 reads the snapshot as 16 scalars per window, shared by the group's lanes: 5-20 % faster (8-80 models;
+    measured on 2026-12-04, before the rows of LANES lanes) than from a per-lane copy, which the backward's weight
+    gradient keeps (there the scalars were slower)."""
     groups = xg.shape[0]
     per_group = n // groups
     for py in range(8):
@@ -75,6 +75,14 @@ def _conv1(xg, w1, b1, n, e, a1, i1, b):
                             a1[r], i1[r] = v, q
 
 
+@numba.njit(cache=True, inline="always")
+def _window(buf, width, channels, y, x, j, m):
+    """Lane m's values at (y, x), (y, x + 1), (y + 1, x), (y + 1, x + 1), a pooling window's 4 positions, in
+    channel j of a flat buffer (height, width, channels, LANES)."""
+    return (buf[row(width * y + x, channels, j) + m], buf[row(width * y + x + 1, channels, j) + m],
+            buf[row(width * (y + 1) + x, channels, j) + m], buf[row(width * (y + 1) + x + 1, channels, j) + m])
+
+
 @numba.njit(cache=True, fastmath={"contract"}, error_model="numpy", inline="always")
 def _add_tap(s, w, e00, e01, e10, e11):
     """A pooling window's 4 partial sums s with one tap of weight w at the 4 input values it reads there."""
@@ -84,7 +92,8 @@ def _add_tap(s, w, e00, e01, e10, e11):
 @numba.njit(cache=True, fastmath={"contract"}, error_model="numpy", inline="always")
 def _conv2_tap(e, w2, y, x0, m, dy, dx, s):
     """The window sums s of conv2's 4 channels of model m (`_conv2_window`) with tap (dy, dx) of both input
-    channels added, input channel 0 first."""
+    channels added, input channel 0 first. It reads the window itself: through `_window`, the training forward's
+    lane loop was not vectorised (3× slower)."""
     s0, s1, s2, s3 = s
     for j in range(2):
         e00, e01 = e[row(10 * (y + dy) + x0 + dx, 2, j) + m], e[row(10 * (y + dy) + x0 + dx + 1, 2, j) + m]
@@ -263,8 +272,7 @@ def _conv1_grads(u, w2, a1, i1, xp, b, py, px, taps, n, g1, h, gw1, gb1):
     for t in range(9):
         y, x0 = 2 * py + t // 3, 2 * px + t % 3
         for m in range(np.uint64(n)):
-            x00, x01 = xp[row(18 * y + x0) + m], xp[row(18 * y + x0 + 1) + m]
-            x10, x11 = xp[row(18 * (y + 1) + x0) + m], xp[row(18 * (y + 1) + x0 + 1) + m]
+            x00, x01, x10, x11 = _window(xp, 18, 1, y, x0, 0, m)
             for j in range(2):
                 gw1[row(t, 2, j) + m] += (h[row(0, 2, j) + m] * x00 + h[row(1, 2, j) + m] * x01
                                            + h[row(2, 2, j) + m] * x10 + h[row(3, 2, j) + m] * x11)
@@ -289,8 +297,7 @@ def _conv2_grads(a2_grad, i2, e, b, cell, n, g, u, gw2, gb2):
         y, x0 = 2 * (cell // 4) + t // 3, 2 * (cell % 4) + t % 3
         for j in range(2):
             for m in range(np.uint64(n)):
-                e00, e01 = e[row(10 * y + x0, 2, j) + m], e[row(10 * y + x0 + 1, 2, j) + m]
-                e10, e11 = e[row(10 * (y + 1) + x0, 2, j) + m], e[row(10 * (y + 1) + x0 + 1, 2, j) + m]
+                e00, e01, e10, e11 = _window(e, 10, 2, y, x0, j, m)
                 for k in range(4):
                     gw2[row(t, 2, j, 4, k) + m] += (g[row(0, 4, k) + m] * e00 + g[row(1, 4, k) + m] * e01
                                                      + g[row(2, 4, k) + m] * e10 + g[row(3, 4, k) + m] * e11)
