@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from grokcore.ensemble import StackedNet, memory_order, two_hot_tokens
 from grokcore.hits import correct_predictions
 from grokcore.models import check_task, init_theta
-from grokcore.numerics import deterministic_cuda, finite_rows, flush_denormals
+from grokcore.numerics import deterministic_cuda, finite_rows, flush_denormals, keep_freed_memory
 from grokcore.seeds import RunSeeds
 from grokcore.stacked_adam import StackedAdam
 
@@ -147,10 +147,12 @@ class EnsembleTrainer:
 
     def train_until(self, epoch: int, progress=False) -> None:
         """Train until `epoch` epochs are completed. `progress` True shows a bar; an object with a tqdm-like
-        `update(n)` (a tqdm bar, a grid progress reporter) is advanced by 1 after every epoch."""
+        `update(n)` (a tqdm bar, a grid progress reporter) is advanced by 1 after every epoch. The process then
+        keeps freed memory for reuse (`grokcore.numerics.keep_freed_memory`)."""
         is_int = isinstance(epoch, numbers.Integral) and not isinstance(epoch, bool)
         if not (is_int and self.epoch <= epoch <= self.cfg.epochs):
             raise ValueError(f"epoch must be an int in [{self.epoch}, {self.cfg.epochs}], got {epoch!r}")
+        keep_freed_memory()
         own_bar = progress is True
         bar = tqdm(total=epoch - self.epoch, desc=f"{self.cfg.task} ×{self.n_models}") if own_bar else progress
         if bool((self._diverged >= 0).all()):  # every model has diverged: nothing left worth computing

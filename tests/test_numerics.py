@@ -1,9 +1,12 @@
+import platform
+import subprocess
+import sys
 import threading
 
 import pytest
 import torch
 
-from grokcore.numerics import cpu_float32, deterministic_cuda, finite_rows, flush_denormals
+from grokcore.numerics import cpu_float32, deterministic_cuda, finite_rows, flush_denormals, keep_freed_memory
 
 DENORMAL = 1e-40  # below float32's smallest normal number, 1.18e-38
 
@@ -79,3 +82,37 @@ def test_finite_rows_names_the_models_holding_an_infinity_or_a_nan(dtype):
 def test_finite_rows_refuses_arrays_of_different_row_counts():
     with pytest.raises(ValueError, match=r"same number of rows, got \[2, 3\]"):
         finite_rows([torch.zeros(2, 4), torch.zeros(3, 1)])
+
+
+# Four 4 MiB blocks allocated, filled and freed, five times over, after two such rounds; prints the page faults.
+CHURN = """
+import resource, sys, torch
+from grokcore.numerics import keep_freed_memory
+if sys.argv[1] == "kept":
+    assert keep_freed_memory()
+def churn():
+    blocks = [torch.ones(1 << 20) for _ in range(4)]
+    del blocks
+churn(); churn()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(5):
+    churn()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def _churn_faults(mode: str) -> int:
+    done = subprocess.run([sys.executable, "-c", CHURN, mode], capture_output=True, text=True, check=True)
+    return int(done.stdout)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_kept_freed_memory_is_not_faulted_in_again():
+    default = _churn_faults("default")  # glibc trims the 16 MiB freed each round and faults them in again
+    if default < 5 * 4 * 1024 // 2:  # 4 KiB pages: 20,480 faults
+        pytest.skip(f"{default} page faults without the setting (huge pages?): nothing to save here")
+    assert _churn_faults("kept") < default / 10
+
+
+def test_keep_freed_memory_says_whether_it_could():
+    assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")

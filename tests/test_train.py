@@ -15,6 +15,7 @@ from train_speed import plain_training
 
 from grokcore.ensemble import StackedNet, two_hot_tokens
 from grokcore.models import P_MODADD, flat_params, model_at, scaled_init
+from grokcore.numerics import keep_freed_memory
 from grokcore.seeds import RunSeeds
 from grokcore.train import CHUNK_ROWS, METRICS, EnsembleTrainer, TrainConfig
 
@@ -299,6 +300,13 @@ def test_train_until_advances_a_given_progress_bar():
         assert bar.n == 2
     trainer.train_until(3, progress=True)
     assert trainer.epoch == 3
+
+
+def test_training_keeps_freed_memory_for_reuse():
+    trainer = EnsembleTrainer(DATA["ising"], ALPHAS, SEEDS, config("ising", epochs=1))
+    keep_freed_memory.cache_clear()  # as in a fresh process (the setting itself stays)
+    trainer.train_until(1)
+    assert keep_freed_memory.cache_info().currsize == 1
 
 
 @pytest.mark.parametrize("epoch", [0, 4, 1.5, True])  # behind the trainer, past the run, not an int
