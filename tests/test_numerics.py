@@ -109,7 +109,7 @@ def _churn_faults(mode: str) -> int:
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_kept_freed_memory_is_not_faulted_in_again():
     default = _churn_faults("default")  # glibc trims the 16 MiB freed each round and faults them in again
-    if default < 5 * 4 * 1024 // 2:  # 4 KiB pages: 20,480 faults
+    if default < 5 * 4 * 1024 // 2:  # half the 20,480 faults of 4 KiB pages
         pytest.skip(f"{default} page faults without the setting (huge pages?): nothing to save here")
     assert _churn_faults("kept") < default / 10
 
