@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
 import platform
 import threading
 from collections.abc import Iterator
@@ -46,12 +47,14 @@ def flush_denormals() -> Iterator[None]:
 # on 64-bit machines
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 MMAP_THRESHOLD, TRIM_THRESHOLD = 32 << 20, 1 << 30
+# glibc's settings (as tunables) any of which, set, fixes its thresholds
+MALLOC_THRESHOLDS = ("trim_threshold", "mmap_threshold", "top_pad", "mmap_max")
 
 
 @functools.cache
 def keep_freed_memory() -> bool:
     """Have this process's C allocator keep freed memory for reuse instead of handing it back to the system;
-    True where it now does (glibc), False elsewhere (nothing changed).
+    True where it now does (glibc, not configured otherwise), False where nothing was changed.
 
     Why: a training step allocates and frees buffers of up to 5 MB (11 mod-add models: the lookup's activations,
     W_in's gradient). glibc's malloc maps such blocks fresh, or trims the freed top of its heap, by thresholds it
@@ -60,8 +63,15 @@ def keep_freed_memory() -> bool:
     fixed thresholds (blocks under 32 MiB from the heap, and the heap trimmed only above 1 GiB free) a run
     faults in its memory once. The setting is for the whole process and stays (glibc cannot restore its adaptive
     thresholds): the process keeps up to 1 GiB of freed heap. It changes no number.
+
+    A process whose thresholds were set already (MALLOC_TRIM_THRESHOLD_ and the like, or in GLIBC_TUNABLES) is left
+    as it is (False): Dask's nanny starts its workers with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's
+    thresholds, and under it the same mod-add epochs faulted little (at most 4,000 times each) and ran as fast.
     """
-    if platform.libc_ver()[0] != "glibc":
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    configured = any(f"MALLOC_{name.upper()}_" in os.environ or f"glibc.malloc.{name}=" in tunables
+                     for name in MALLOC_THRESHOLDS)
+    if platform.libc_ver()[0] != "glibc" or configured:
         return False
     libc = ctypes.CDLL(ctypes.util.find_library("c"))
     return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(libc.mallopt(M_TRIM_THRESHOLD,
