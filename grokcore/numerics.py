@@ -4,12 +4,11 @@ repeatable convolutions on a GPU, freed memory kept for reuse; which models' num
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import os
 import platform
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import numba
@@ -43,18 +42,26 @@ def flush_denormals() -> Iterator[None]:
             _state.on = False
 
 
-# glibc's mallopt parameters (malloc.h) and the values set: 32 MiB is the largest mmap threshold glibc accepts
-# on 64-bit machines
+# glibc's mallopt parameters (malloc.h) and the values kept: 32 MiB, glibc's own ceiling for its adapted mmap
+# threshold and half a thread arena's heap, is accepted by every glibc version
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-MMAP_THRESHOLD, TRIM_THRESHOLD = 32 << 20, 1 << 30
-# glibc's settings (as tunables) any of which, set, fixes its thresholds
+KEPT_MMAP_THRESHOLD, KEPT_TRIM_THRESHOLD = 32 << 20, 1 << 30
+# setting any of these (as MALLOC_<NAME>_ or a glibc.malloc tunable) stops glibc adapting its thresholds
 MALLOC_THRESHOLDS = ("trim_threshold", "mmap_threshold", "top_pad", "mmap_max")
+
+
+def malloc_configured(environ: Mapping[str, str]) -> bool:
+    """Whether the environment `environ` sets glibc malloc's thresholds (a variable present, even empty, counts:
+    glibc reads an empty one as 0)."""
+    tunables = environ.get("GLIBC_TUNABLES", "")
+    return any(f"MALLOC_{name.upper()}_" in environ or f"glibc.malloc.{name}=" in tunables
+               for name in MALLOC_THRESHOLDS)
 
 
 @functools.cache
 def keep_freed_memory() -> bool:
     """Have this process's C allocator keep freed memory for reuse instead of handing it back to the system;
-    True where it now does (glibc, not configured otherwise), False where nothing was changed.
+    True where it now does (glibc, thresholds not set otherwise), False where nothing was changed.
 
     Why: a training step allocates and frees buffers of up to 5 MB (11 mod-add models: the lookup's activations,
     W_in's gradient). glibc's malloc maps such blocks fresh, or trims the freed top of its heap, by thresholds it
@@ -62,20 +69,19 @@ def keep_freed_memory() -> bool:
     faults per mod-add epoch, for 20 epochs and more, and up to 10 % of its time (2026-12-05, Intel Xeon). With
     fixed thresholds (blocks under 32 MiB from the heap, and the heap trimmed only above 1 GiB free) a run
     faults in its memory once. The setting is for the whole process and stays (glibc cannot restore its adaptive
-    thresholds): the process keeps up to 1 GiB of freed heap. It changes no number.
+    thresholds): the process keeps up to 1 GiB of freed heap. It changes no number. (With another allocator
+    preloaded, e.g. jemalloc, it sets glibc's unused one, to no effect.)
 
-    A process whose thresholds were set already (MALLOC_TRIM_THRESHOLD_ and the like, or in GLIBC_TUNABLES) is left
-    as it is (False): Dask's nanny starts its workers with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's
-    thresholds, and under it the same mod-add epochs faulted little (at most 4,000 times each) and ran as fast.
+    A process whose thresholds were set already (`malloc_configured`) is left as it is: Dask's nanny starts its
+    workers with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's thresholds, and under it the same mod-add
+    epochs faulted little (at most 4,000 times each) and ran as fast.
     """
-    tunables = os.environ.get("GLIBC_TUNABLES", "")
-    configured = any(f"MALLOC_{name.upper()}_" in os.environ or f"glibc.malloc.{name}=" in tunables
-                     for name in MALLOC_THRESHOLDS)
-    if platform.libc_ver()[0] != "glibc" or configured:
+    if platform.libc_ver()[0] != "glibc" or malloc_configured(os.environ):
         return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
-    return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(libc.mallopt(M_TRIM_THRESHOLD,
-                                                                                      TRIM_THRESHOLD))
+    libc = ctypes.CDLL(None)  # the process's own symbols: glibc's mallopt
+    if not libc.mallopt(M_MMAP_THRESHOLD, KEPT_MMAP_THRESHOLD):
+        return False  # refused: a trim threshold alone would also freeze the mmap threshold where it is
+    return bool(libc.mallopt(M_TRIM_THRESHOLD, KEPT_TRIM_THRESHOLD))
 
 
 def deterministic_cuda() -> None:

@@ -147,8 +147,9 @@ class EnsembleTrainer:
 
     def train_until(self, epoch: int, progress=False) -> None:
         """Train until `epoch` epochs are completed. `progress` True shows a bar; an object with a tqdm-like
-        `update(n)` (a tqdm bar, a grid progress reporter) is advanced by 1 after every epoch. The process then
-        keeps freed memory for reuse (`grokcore.numerics.keep_freed_memory`)."""
+        `update(n)` (a tqdm bar, a grid progress reporter) is advanced by 1 after every epoch. From here on, on
+        glibc without malloc settings of its own, the process keeps freed memory for reuse
+        (`grokcore.numerics.keep_freed_memory`)."""
         is_int = isinstance(epoch, numbers.Integral) and not isinstance(epoch, bool)
         if not (is_int and self.epoch <= epoch <= self.cfg.epochs):
             raise ValueError(f"epoch must be an int in [{self.epoch}, {self.cfg.epochs}], got {epoch!r}")

@@ -7,7 +7,7 @@ import threading
 import pytest
 import torch
 
-from grokcore.numerics import cpu_float32, deterministic_cuda, finite_rows, flush_denormals
+from grokcore.numerics import cpu_float32, deterministic_cuda, finite_rows, flush_denormals, malloc_configured
 
 DENORMAL = 1e-40  # below float32's smallest normal number, 1.18e-38
 
@@ -86,54 +86,60 @@ def test_finite_rows_refuses_arrays_of_different_row_counts():
 
 
 # glibc set to hand freed memory back at once (blocks over 128 KiB mapped, the heap trimmed above 64 KiB free), as
-# Dask's workers are; then five 16 MiB blocks allocated, filled and freed, five times over, after two such rounds:
-# 80 MiB faulted in per round unless keep_freed_memory's thresholds replace those. Prints the page faults.
+# Dask's workers are; then five 16 MiB blocks malloc'ed, filled and freed, five times over, after two such rounds:
+# 80 MiB faulted in per round unless keep_freed_memory's thresholds replace both. Prints the page faults.
 CHURN = """
-import ctypes, resource, sys, torch
-from grokcore.numerics import M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, keep_freed_memory
+import ctypes, resource, sys
+from grokcore.numerics import keep_freed_memory
 libc = ctypes.CDLL(None)
-assert libc.mallopt(M_MMAP_THRESHOLD, 128 << 10) and libc.mallopt(M_TRIM_THRESHOLD, 64 << 10)
+libc.malloc.restype, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
+assert libc.mallopt(-3, 128 << 10) and libc.mallopt(-1, 64 << 10)  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
 if sys.argv[1] == "kept":
     assert keep_freed_memory()
 def churn():
-    blocks = [torch.ones(4 << 20) for _ in range(5)]
-    del blocks
+    blocks = [libc.malloc(16 << 20) for _ in range(5)]
+    for block in blocks:
+        ctypes.memset(block, 1, 16 << 20)
+    for block in blocks:
+        libc.free(block)
 churn(); churn()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(5):
     churn()
 print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
+GLIBC = platform.libc_ver()[0] == "glibc"
 
 
-def _run(script: str, *args: str, env: dict | None = None) -> str:
-    """stdout of `script` run by this Python in a fresh process, with `env` added to this one's environment."""
-    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, check=True,
-                          env={**os.environ, **(env or {})})
+def _run(script: str, *args: str, **env: str) -> str:
+    """stdout of `script` run by this Python in a fresh process whose environment is this one's without malloc
+    settings, plus `env`."""
+    environ = {k: v for k, v in os.environ.items() if not malloc_configured({k: v})}
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                          env={**environ, **env})
+    assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
 
-def _churn_faults(mode: str) -> int:
-    return int(_run(CHURN, mode))
-
-
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+@pytest.mark.skipif(not GLIBC, reason="mallopt is glibc's")
 def test_kept_freed_memory_is_not_faulted_in_again():
-    handed_back = _churn_faults("handed back")
+    handed_back = int(_run(CHURN, "handed back"))
     if handed_back < 5 * 20480 // 2:  # half the faults of 4 KiB pages
         pytest.skip(f"{handed_back} page faults without the setting (huge pages?): nothing to save here")
-    assert _churn_faults("kept") < handed_back / 10
+    assert int(_run(CHURN, "kept")) < handed_back / 10
 
 
-UNCONFIGURED = {k: "" for k in os.environ if k.startswith("MALLOC_") or k == "GLIBC_TUNABLES"}
+@pytest.mark.parametrize("environ, configured", [
+    ({}, False), ({"MALLOC_TRIM_THRESHOLD_": "65536"}, True), ({"MALLOC_MMAP_THRESHOLD_": ""}, True),
+    ({"MALLOC_TOP_PAD_": "0", "MALLOC_MMAP_MAX_": "0"}, True), ({"MALLOC_PERTURB_": "0"}, False),
+    ({"GLIBC_TUNABLES": "glibc.malloc.top_pad=0"}, True),
+    ({"GLIBC_TUNABLES": "glibc.malloc.perturb=0:glibc.malloc.mmap_max=0"}, True),
+    ({"GLIBC_TUNABLES": "glibc.malloc.perturb=0"}, False)])
+def test_malloc_configured_names_the_settings_that_fix_glibcs_thresholds(environ, configured):
+    assert malloc_configured(environ) is configured
 
 
-@pytest.mark.parametrize("setting, kept", [
-    ({}, True), ({"MALLOC_TRIM_THRESHOLD_": "65536"}, False), ({"MALLOC_MMAP_THRESHOLD_": "131072"}, False),
-    ({"MALLOC_PERTURB_": "0"}, True), ({"GLIBC_TUNABLES": "glibc.malloc.top_pad=0"}, False),
-    ({"GLIBC_TUNABLES": "glibc.malloc.perturb=0:glibc.malloc.mmap_max=0"}, False),
-    ({"GLIBC_TUNABLES": "glibc.malloc.perturb=0"}, True)])
-def test_keep_freed_memory_leaves_a_configured_malloc_alone(setting, kept):
+@pytest.mark.parametrize("env, kept", [({}, True), ({"MALLOC_TRIM_THRESHOLD_": "65536"}, False)])
+def test_keep_freed_memory_leaves_a_configured_malloc_alone(env, kept):
     script = "from grokcore.numerics import keep_freed_memory; print(keep_freed_memory())"
-    glibc = platform.libc_ver()[0] == "glibc"
-    assert _run(script, env={**UNCONFIGURED, **setting}) == str(kept and glibc)
+    assert _run(script, **env) == str(kept and GLIBC)

@@ -302,7 +302,7 @@ def test_train_until_advances_a_given_progress_bar():
     assert trainer.epoch == 3
 
 
-def test_training_keeps_freed_memory_for_reuse():
+def test_train_until_calls_keep_freed_memory():
     trainer = EnsembleTrainer(DATA["ising"], ALPHAS, SEEDS, config("ising", epochs=1))
     keep_freed_memory.cache_clear()  # as in a fresh process (the setting itself stays)
     trainer.train_until(1)
