@@ -65,7 +65,7 @@ def keep_freed_memory() -> bool:
 
     Why: a training step allocates and frees buffers of up to 5 MB (11 mod-add models: the lookup's activations,
     W_in's gradient). glibc's malloc maps such blocks fresh, or trims the freed top of its heap, by thresholds it
-    adapts as it goes, and every page handed back is faulted in again, zeroed, at its next use: up to 50,000 page
+    adapts as it goes, and every page handed back is faulted in again, zeroed, at its next use: up to 52,000 page
     faults per mod-add epoch, for 20 epochs and more, and up to 10 % of its time (2026-12-05, Intel Xeon). With
     fixed thresholds (blocks under 32 MiB from the heap, and the heap trimmed only above 1 GiB free) a run
     faults in its memory once. The setting is for the whole process and stays (glibc cannot restore its adaptive
